@@ -1,0 +1,25 @@
+import type { Logger } from "../log.ts";
+import type { Runtime } from "../runtime.ts";
+import type { AnyTask, EnqueueRequest } from "../task/task.ts";
+import type { ResultSource, TaskResult } from "../task/result.ts";
+
+/** What a backend factory receives: its configured name, queues and options, and the runtime. */
+export interface BackendContext {
+  name: string;
+  queues: string[];
+  options: Record<string, unknown>;
+  runtime: Runtime;
+  logger: Logger;
+}
+
+/** Where `enqueue` sends tasks. Every backend can also read a task back by id. */
+export interface Backend extends ResultSource {
+  readonly name: string;
+  /** Queue names accepted; empty accepts any. */
+  readonly queues: readonly string[];
+  /** Whether `runAfter` is honoured. */
+  readonly supportsDefer: boolean;
+  enqueue(task: AnyTask, request: EnqueueRequest): Promise<TaskResult[]>;
+  getResult(id: string): Promise<TaskResult>;
+  close?(): Promise<void>;
+}

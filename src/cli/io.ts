@@ -1,0 +1,7 @@
+export interface GlobalOptions {
+  config?: string;
+}
+
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { DatabaseTaskError } from "../errors.ts";
+import { registerMigrateCommand } from "./migrate.ts";
+import { registerPurgeCommand } from "./purge.ts";
+import { registerStatusCommand } from "./status.ts";
+import { registerWorkerCommand } from "./worker.ts";
+import { UsageError } from "./usage-error.ts";
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command("database-task")
+    .description("A task queue that keeps its tasks in your SQL database.")
+    .option("-c, --config <path>", "config file (default: database-task.config.{ts,mts,js,mjs} in the working directory)")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  registerMigrateCommand(program);
+  registerWorkerCommand(program);
+  registerPurgeCommand(program);
+  registerStatusCommand(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp();
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; commander has already printed its one-line message for the rest.
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`error: ${message}\n`);
+    if (process.env.DATABASE_TASK_DEBUG && error instanceof Error && !(error instanceof DatabaseTaskError)) {
+      process.stderr.write(`${error.stack}\n`);
+    }
+    process.exitCode = EXIT_FAILURE;
+  }
+}
+
+await main();

@@ -1,0 +1,80 @@
+import type { Command } from "commander";
+import { loadConfig } from "../runtime.ts";
+import { Worker } from "../worker/worker.ts";
+import { positiveSeconds, pythonFloat, wholeNumber } from "./options.ts";
+import { out, type GlobalOptions } from "./io.ts";
+
+interface WorkerCommandOptions {
+  queue?: string;
+  backend: string;
+  continuous?: boolean;
+  interval?: number;
+  maxTasks: number;
+  concurrency?: number;
+}
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command("worker")
+    .description("Execute tasks queued in the database (django-database-task's run_database_tasks)")
+    .option("--queue <name>", "queue name to process (all queues if not given)")
+    .option("--backend <name>", "backend name", "default")
+    .option("--continuous", "keep polling when there are no tasks (otherwise exit once the queue is drained)")
+    .option("--interval <seconds>", "polling interval in seconds when idle (default: 5)", positiveSeconds)
+    .option("--max-tasks <n>", "stop after this many tasks (0 = unlimited)", wholeNumber(0), 0)
+    .option("--concurrency <n>", "tasks run at once (default: 1, or worker.concurrency in the config)", wholeNumber(1, 1000))
+    .addHelpText(
+      "after",
+      "\nExit status: 0 when every task it ran succeeded (or it was stopped by SIGTERM/SIGINT),\n" +
+        "1 when a task failed (without --continuous) or the worker could not run, 2 for bad options.",
+    )
+    .action(async (options: WorkerCommandOptions, command: Command) => {
+      const global = command.optsWithGlobals<GlobalOptions>();
+      const runtime = await loadConfig({ configPath: global.config, importTasks: true });
+      const interval = options.interval ?? runtime.config.worker?.interval ?? 5;
+      const worker = new Worker({
+        backendName: options.backend,
+        queueName: options.queue ?? null,
+        continuous: options.continuous ?? false,
+        interval,
+        maxTasks: options.maxTasks,
+        concurrency: options.concurrency,
+        onTaskStart: (task) => out(`\nProcessing task: ${task.id} (${task.taskName})`),
+        onTaskFinish: (result) => {
+          if (result.status === "SUCCESSFUL") out("  Task completed successfully");
+          else if (result.status === "FAILED") out(`  Task failed: ${result.errors.at(-1)?.message ?? ""}`);
+          else out(`  Task failed, will retry (attempt ${result.attempts} of ${result.maxAttempts}): ${result.errors.at(-1)?.message ?? ""}`);
+        },
+        onIdle: () => process.stdout.write("."),
+      });
+      out(`Worker ID: ${worker.workerId}`);
+      out(`Backend: ${options.backend}`);
+      if (options.queue) out(`Queue: ${options.queue}`);
+      if (options.continuous) out(`Continuous mode: interval=${pythonFloat(interval)}s`);
+      if (options.maxTasks > 0) out(`Max tasks: ${options.maxTasks}`);
+
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals++;
+        if (signals > 1) {
+          process.stderr.write(`\nReceived ${signal} again: exiting now; unfinished tasks return to the queue when their lease expires.\n`);
+          process.exit(130);
+        }
+        process.stderr.write(`\nReceived ${signal}: finishing running tasks, then exiting (send it again to exit at once).\n`);
+        worker.stop();
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+      try {
+        const summary = await worker.run(runtime);
+        if (!worker.stopping && !summary.reachedMaxTasks && !options.continuous) out("No more tasks to process.");
+        if (summary.reachedMaxTasks) out(`\nReached max tasks limit: ${options.maxTasks}`);
+        out(`\nTotal tasks processed: ${summary.processed}`);
+        if (summary.failed > 0 && !options.continuous && !worker.stopping) process.exitCode = 1;
+      } finally {
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+        await runtime.close();
+      }
+    });
+}

@@ -1,0 +1,190 @@
+import type { Knex } from "knex";
+import { StorageError } from "../errors.ts";
+import type { JsonValue } from "../task/json.ts";
+import type { TaskError, TaskResultData, TaskStatus } from "../task/result.ts";
+import type { Dialect, RawRow } from "./dialects/dialect.ts";
+import { runMigrations } from "./migrate.ts";
+import {
+  TASK_TABLE,
+  type AttemptOutcome,
+  type ClaimByIdRequest,
+  type ClaimRequest,
+  type NewTask,
+  type PendingCountRequest,
+  type PurgeRequest,
+  type Storage,
+} from "./storage.ts";
+
+const INSERT_CHUNK = 1000;
+
+/** Storage over knex: portable statements here, the claim and encodings in the dialect. */
+export class SqlStorage implements Storage {
+  readonly knex: Knex;
+  readonly #dialect: Dialect;
+  readonly #ownsKnex: boolean;
+
+  constructor(knex: Knex, dialect: Dialect, options: { ownsKnex: boolean }) {
+    this.knex = knex;
+    this.#dialect = dialect;
+    this.#ownsKnex = options.ownsKnex;
+  }
+
+  get dialect() {
+    return this.#dialect.name;
+  }
+
+  get capabilities() {
+    return this.#dialect.capabilities;
+  }
+
+  migrate(): Promise<string[]> {
+    return runMigrations(this.knex, this.#dialect);
+  }
+
+  async taskInsertMany(tasks: NewTask[], transaction?: Knex.Transaction | null): Promise<void> {
+    const d = this.#dialect;
+    const rows = tasks.map((t) => ({
+      id: t.id,
+      task_name: t.taskName,
+      queue_name: t.queueName,
+      backend_name: t.backendName,
+      priority: t.priority,
+      status: "READY",
+      args: JSON.stringify(t.args),
+      errors: "[]",
+      worker_ids: "[]",
+      attempts: 0,
+      max_attempts: t.maxAttempts,
+      run_after: t.runAfter ? d.encodeDate(t.runAfter) : null,
+      available_at: d.encodeDate(t.runAfter ?? t.enqueuedAt),
+      enqueued_at: d.encodeDate(t.enqueuedAt),
+    }));
+    const insert = async (db: Knex | Knex.Transaction) => {
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+        await db(TASK_TABLE).insert(rows.slice(i, i + INSERT_CHUNK));
+      }
+    };
+    if (transaction) await insert(transaction);
+    else if (rows.length > INSERT_CHUNK) await this.knex.transaction(insert);
+    else await insert(this.knex);
+  }
+
+  async taskGet(id: string): Promise<TaskResultData | undefined> {
+    const row = await this.knex(TASK_TABLE).where({ id }).first();
+    return row ? this.decode(row) : undefined;
+  }
+
+  async taskClaim(request: ClaimRequest): Promise<TaskResultData[]> {
+    const rows = await this.#dialect.claim(this.knex, request);
+    return rows.map((row) => this.decode(row)).sort(byClaimOrder);
+  }
+
+  async taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable"> {
+    const row = await this.#dialect.claimById(this.knex, request);
+    if (row) return this.decode(row);
+    const exists = await this.knex(TASK_TABLE).where({ id: request.id }).first("id");
+    return exists ? "not-runnable" : "missing";
+  }
+
+  async taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean> {
+    const d = this.#dialect;
+    const changes: Record<string, unknown> = {
+      status: outcome.status,
+      return_value: outcome.returnValue === null ? null : JSON.stringify(outcome.returnValue),
+      errors: JSON.stringify(outcome.errors),
+      finished_at: outcome.finishedAt ? d.encodeDate(outcome.finishedAt) : null,
+      locked_until: null,
+    };
+    if (outcome.availableAt) changes.available_at = d.encodeDate(outcome.availableAt);
+    const query = this.knex(TASK_TABLE).where({ id: outcome.id, status: "RUNNING", attempts: outcome.attempt });
+    if (outcome.leaseExpiredBefore) query.andWhere("locked_until", "<", d.encodeDate(outcome.leaseExpiredBefore) as Knex.Value);
+    const updated = await query.update(changes);
+    return Number(updated) === 1;
+  }
+
+  async taskRenewLeases(ids: string[], lockedUntil: Date): Promise<void> {
+    if (ids.length === 0) return;
+    await this.knex(TASK_TABLE)
+      .whereIn("id", ids)
+      .andWhere({ status: "RUNNING" })
+      .update({ locked_until: this.#dialect.encodeDate(lockedUntil) });
+  }
+
+  async taskListExpired(now: Date, limit: number): Promise<TaskResultData[]> {
+    const rows = await this.knex(TASK_TABLE)
+      .where({ status: "RUNNING" })
+      .andWhere("locked_until", "<", this.#dialect.encodeDate(now) as Knex.Value)
+      .orderBy("locked_until")
+      .limit(limit);
+    return rows.map((row: RawRow) => this.decode(row));
+  }
+
+  async taskCountPending({ backendName, queueName, now }: PendingCountRequest): Promise<number> {
+    const query = this.knex(TASK_TABLE)
+      .where({ status: "READY", backend_name: backendName })
+      .andWhere("available_at", "<=", this.#dialect.encodeDate(now) as Knex.Value);
+    if (queueName) query.andWhere({ queue_name: queueName });
+    const row = (await query.count({ n: "*" }).first()) as { n: number | string } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  async taskPurge({ statuses, finishedBefore, backendName, batchSize, dryRun, onCount, onBatch }: PurgeRequest): Promise<{ count: number; deleted: number }> {
+    const matching = () => {
+      const query = this.knex(TASK_TABLE).whereIn("status", statuses);
+      if (finishedBefore) query.andWhere("finished_at", "<", this.#dialect.encodeDate(finishedBefore) as Knex.Value);
+      if (backendName) query.andWhere({ backend_name: backendName });
+      return query;
+    };
+    const countRow = (await matching().count({ n: "*" }).first()) as { n: number | string } | undefined;
+    const total = Number(countRow?.n ?? 0);
+    onCount?.(total);
+    if (dryRun || total === 0) return { count: total, deleted: 0 };
+    // Batches keep each DELETE short, so workers claiming meanwhile are not blocked for long.
+    let deleted = 0;
+    for (;;) {
+      const ids = (await matching().select("id").limit(batchSize)).map((row: RawRow) => row.id as string);
+      if (ids.length === 0) break;
+      deleted += Number(await this.knex(TASK_TABLE).whereIn("id", ids).whereIn("status", statuses).delete());
+      onBatch?.(deleted, total);
+      if (ids.length < batchSize) break;
+    }
+    return { count: total, deleted };
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsKnex) await this.knex.destroy();
+  }
+
+  decode(row: RawRow): TaskResultData {
+    const d = this.#dialect;
+    const json = (value: unknown): JsonValue =>
+      value == null ? null : d.driverParsesJson || typeof value !== "string" ? (value as JsonValue) : JSON.parse(value);
+    return {
+      id: String(row.id),
+      taskName: row.task_name as string,
+      status: row.status as TaskStatus,
+      args: json(row.args) as JsonValue[],
+      queueName: row.queue_name as string,
+      priority: Number(row.priority),
+      backend: row.backend_name as string,
+      runAfter: d.decodeDate(row.run_after),
+      enqueuedAt: d.decodeDate(row.enqueued_at) as Date,
+      startedAt: d.decodeDate(row.started_at),
+      lastAttemptedAt: d.decodeDate(row.last_attempted_at),
+      finishedAt: d.decodeDate(row.finished_at),
+      attempts: Number(row.attempts),
+      maxAttempts: Number(row.max_attempts),
+      workerIds: json(row.worker_ids) as string[],
+      returnValue: json(row.return_value),
+      errors: json(row.errors) as unknown as TaskError[],
+    };
+  }
+}
+
+function byClaimOrder(a: TaskResultData, b: TaskResultData): number {
+  return b.priority - a.priority || (a.runAfter ?? a.enqueuedAt).getTime() - (b.runAfter ?? b.enqueuedAt).getTime();
+}
+
+export function wrapStorageError(error: unknown, action: string): StorageError {
+  return new StorageError(`Could not ${action}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}

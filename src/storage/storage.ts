@@ -1,0 +1,102 @@
+import type { Knex } from "knex";
+import type { JsonValue } from "../task/json.ts";
+import type { TaskError, TaskResultData, TaskStatus } from "../task/result.ts";
+
+export const TASK_TABLE = "database_task";
+
+export type DialectName = "postgres" | "mysql" | "sqlite";
+
+/** What a dialect can do; the rest of the code asks these, never the database's name. */
+export interface Capabilities {
+  /** SELECT ... FOR UPDATE SKIP LOCKED */
+  skipLocked: boolean;
+  /** UPDATE ... RETURNING */
+  updateReturning: boolean;
+  /** LISTEN / NOTIFY wake-ups */
+  listenNotify: boolean;
+}
+
+export interface NewTask {
+  id: string;
+  taskName: string;
+  queueName: string;
+  backendName: string;
+  priority: number;
+  args: JsonValue[];
+  runAfter: Date | null;
+  enqueuedAt: Date;
+  maxAttempts: number;
+}
+
+export interface ClaimRequest {
+  backendName: string;
+  queueName?: string | null;
+  limit: number;
+  workerId: string;
+  now: Date;
+  lockedUntil: Date;
+}
+
+export interface ClaimByIdRequest {
+  id: string;
+  /** READY always; FAILED too when retrying is allowed. */
+  statuses: TaskStatus[];
+  workerId: string;
+  now: Date;
+  lockedUntil: Date;
+}
+
+/** The end of one attempt. Applied only while the attempt still holds the task. */
+export interface AttemptOutcome {
+  id: string;
+  attempt: number;
+  status: "SUCCESSFUL" | "FAILED" | "READY";
+  returnValue: JsonValue | null;
+  errors: TaskError[];
+  finishedAt: Date | null;
+  /** For READY (a retry): when it may run again. */
+  availableAt: Date | null;
+  /** Only if the lease ran out before this time (recovering a lost attempt). */
+  leaseExpiredBefore?: Date;
+}
+
+export interface PurgeRequest {
+  statuses: TaskStatus[];
+  finishedBefore: Date | null;
+  backendName?: string | null;
+  batchSize: number;
+  dryRun: boolean;
+  onCount?: (total: number) => void;
+  onBatch?: (deletedSoFar: number, total: number) => void;
+}
+
+export interface PendingCountRequest {
+  backendName: string;
+  queueName?: string | null;
+  now: Date;
+}
+
+/**
+ * The only door to the database. Statements live in the implementation
+ * (`sql-storage.ts`) and the dialect files; nothing else writes SQL.
+ */
+export interface Storage {
+  readonly dialect: DialectName;
+  readonly capabilities: Capabilities;
+  readonly knex: Knex;
+  migrate(): Promise<string[]>;
+  taskInsertMany(tasks: NewTask[], transaction?: Knex.Transaction | null): Promise<void>;
+  taskGet(id: string): Promise<TaskResultData | undefined>;
+  taskClaim(request: ClaimRequest): Promise<TaskResultData[]>;
+  /** The claimed task, or why it could not be claimed. */
+  taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable">;
+  /** Returns whether the outcome was written (false when the attempt had lost the task). */
+  taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean>;
+  taskRenewLeases(ids: string[], lockedUntil: Date): Promise<void>;
+  /** RUNNING tasks whose lease ran out before `now` (their worker died). */
+  taskListExpired(now: Date, limit: number): Promise<TaskResultData[]>;
+  taskCountPending(request: PendingCountRequest): Promise<number>;
+  /** How many tasks matched, and how many were deleted (0 on a dry run). */
+  taskPurge(request: PurgeRequest): Promise<{ count: number; deleted: number }>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,116 @@
+import { events } from "../events.ts";
+import type { Logger } from "../log.ts";
+import type { AttemptOutcome, Storage } from "../storage/storage.ts";
+import { TaskResult, type ResultSource, type TaskError, type TaskResultData } from "../task/result.ts";
+import { invokeTask } from "./execute.ts";
+import type { LeaseKeeper } from "./leases.ts";
+import { retryDelayMs } from "./retry.ts";
+
+export interface RunContext {
+  storage: Storage;
+  leases: LeaseKeeper;
+  logger: Logger;
+  source: ResultSource;
+}
+
+/** A task whose worker stopped renewing its lease is put back this many times, then FAILED. */
+export const MAX_LOST_ATTEMPTS = 3;
+const FINISH_WRITE_TRIES = 5;
+
+/**
+ * Runs one claimed (RUNNING) task outside any transaction, then records its
+ * outcome: SUCCESSFUL, FAILED, or READY again for a retry when attempts remain.
+ */
+export async function runClaimedTask(context: RunContext, claimed: TaskResultData): Promise<TaskResult> {
+  const { storage, leases, logger, source } = context;
+  const started = new TaskResult(claimed, source);
+  events.safeEmit("taskStarted", started);
+  leases.track(claimed.id);
+  let invocation;
+  try {
+    invocation = await invokeTask(started);
+  } finally {
+    leases.untrack(claimed.id);
+  }
+  const now = new Date();
+  const errors = invocation.ok ? claimed.errors : [...claimed.errors, invocation.error];
+  const retry = !invocation.ok && claimed.attempts < claimed.maxAttempts;
+  const outcome: AttemptOutcome = {
+    id: claimed.id,
+    attempt: claimed.attempts,
+    status: invocation.ok ? "SUCCESSFUL" : retry ? "READY" : "FAILED",
+    returnValue: invocation.ok ? invocation.value : null,
+    errors,
+    finishedAt: retry ? null : now,
+    availableAt: retry ? new Date(now.getTime() + retryDelayMs(claimed.attempts)) : null,
+  };
+  const written = await writeOutcome(storage, outcome, logger);
+  if (!written) {
+    logger.warn("Task outcome not recorded: its lease had expired and another attempt took over", {
+      taskId: claimed.id,
+      taskName: claimed.taskName,
+    });
+  }
+  const finished = new TaskResult(
+    { ...claimed, status: outcome.status, returnValue: outcome.returnValue, errors, finishedAt: outcome.finishedAt },
+    source,
+  );
+  events.safeEmit("taskFinished", finished);
+  return finished;
+}
+
+/** The outcome write is retried through short database outages; if it never lands, the lease brings the task back. */
+async function writeOutcome(storage: Storage, outcome: AttemptOutcome, logger: Logger): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await storage.taskFinishAttempt(outcome);
+    } catch (error) {
+      if (attempt >= FINISH_WRITE_TRIES) {
+        logger.error("Could not record task outcome; the task will run again when its lease expires", {
+          taskId: outcome.id,
+          error: String(error),
+        });
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
+  }
+}
+
+/**
+ * Puts back RUNNING tasks whose lease ran out (their process died), noting the
+ * lost attempt in their errors. Returns how many were recovered.
+ */
+export async function recoverExpiredTasks(storage: Storage, logger: Logger, now = new Date()): Promise<number> {
+  let recovered = 0;
+  for (const task of await storage.taskListExpired(now, 100)) {
+    const lost: TaskError = {
+      errorClass: "WorkerLost",
+      message:
+        `Attempt ${task.attempts} by worker ${task.workerIds.at(-1) ?? "?"} stopped renewing its lease ` +
+        `(the process died or hung); the task was put back in the queue.`,
+      stack: "",
+    };
+    const lostCount = task.errors.filter((e) => e.errorClass === "WorkerLost").length + 1;
+    const giveUp = lostCount >= MAX_LOST_ATTEMPTS;
+    const written = await storage.taskFinishAttempt({
+      id: task.id,
+      attempt: task.attempts,
+      status: giveUp ? "FAILED" : "READY",
+      returnValue: null,
+      errors: [...task.errors, lost],
+      finishedAt: giveUp ? now : null,
+      availableAt: giveUp ? null : now,
+      leaseExpiredBefore: now,
+    });
+    if (written) {
+      recovered++;
+      logger.warn(giveUp ? "Task lost its worker too often; marked FAILED" : "Recovered task whose worker stopped renewing its lease", {
+        taskId: task.id,
+        taskName: task.taskName,
+        attempt: task.attempts,
+      });
+    }
+  }
+  return recovered;
+}
