@@ -23,3 +23,16 @@ export interface Backend extends ResultSource {
   getResult(id: string): Promise<TaskResult>;
   close?(): Promise<void>;
 }
+
+/** What a backend's request check decided (the Cloud Tasks backend verifies OIDC tokens this way). */
+export type RequestAuthOutcome =
+  | { ok: true; claims?: Record<string, unknown> }
+  | { ok: false; status: 401 | 403; error: string };
+
+/**
+ * A backend that guards the execute and purge endpoints (django-database-task's
+ * get_auth_handler). The HTTP layer asks every configured backend that has one.
+ */
+export interface RequestAuthenticator {
+  authenticateRequest(request: import("node:http").IncomingMessage): Promise<RequestAuthOutcome>;
+}
