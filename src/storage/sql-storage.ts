@@ -15,7 +15,6 @@ import {
   type Storage,
 } from "./storage.ts";
 
-const INSERT_CHUNK = 1000;
 
 /** Storage over knex: portable statements here, the claim and encodings in the dialect. */
 export class SqlStorage implements Storage {
@@ -59,13 +58,14 @@ export class SqlStorage implements Storage {
       available_at: d.encodeDate(t.runAfter ?? t.enqueuedAt),
       enqueued_at: d.encodeDate(t.enqueuedAt),
     }));
+    const chunk = d.insertChunkSize;
     const insert = async (db: Knex | Knex.Transaction) => {
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-        await db(TASK_TABLE).insert(rows.slice(i, i + INSERT_CHUNK));
+      for (let i = 0; i < rows.length; i += chunk) {
+        await db(TASK_TABLE).insert(rows.slice(i, i + chunk));
       }
     };
     if (transaction) await insert(transaction);
-    else if (rows.length > INSERT_CHUNK) await this.knex.transaction(insert);
+    else if (rows.length > chunk) await this.knex.transaction(insert);
     else await insert(this.knex);
   }
 

@@ -20,7 +20,8 @@ export interface Dialect {
   claim(knex: Knex, request: ClaimRequest): Promise<RawRow[]>;
   /** Claims one task by id if its status is one of `request.statuses`. */
   claimById(knex: Knex, request: ClaimByIdRequest): Promise<RawRow | undefined>;
-  /** Runs once per new pooled connection. */
+  /** Rows per INSERT statement (SQLite caps compound statements at 500 terms). */
+  readonly insertChunkSize: number;
   readonly migrationStatements: Record<string, { up: string[]; down: string[] }>;
 }
 

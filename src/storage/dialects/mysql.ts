@@ -62,5 +62,6 @@ export const mysqlDialect: Dialect = {
     );
   },
 
+  insertChunkSize: 1000,
   migrationStatements: { [migration0001.name]: migration0001.mysql },
 };

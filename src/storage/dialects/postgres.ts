@@ -55,5 +55,6 @@ export const postgresDialect: Dialect = {
     return result.rows[0] as RawRow | undefined;
   },
 
+  insertChunkSize: 1000,
   migrationStatements: { [migration0001.name]: migration0001.postgres },
 };

@@ -55,5 +55,6 @@ export const sqliteDialect: Dialect = {
     return rows[0];
   },
 
+  insertChunkSize: 400,
   migrationStatements: { [migration0001.name]: migration0001.sqlite },
 };

@@ -1,0 +1,4 @@
+import { databaseAvailable } from "../helpers/databases.ts";
+import { describeBehaviour } from "./behaviour.ts";
+
+describeBehaviour("sqlite", await databaseAvailable("sqlite"));
