@@ -32,18 +32,23 @@ export function registerWorkerCommand(program: Command): void {
       const global = command.optsWithGlobals<GlobalOptions>();
       const runtime = await loadConfig({ configPath: global.config, importTasks: true });
       const interval = options.interval ?? runtime.config.worker?.interval ?? 5;
+      const concurrency = options.concurrency ?? runtime.config.worker?.concurrency ?? 1;
+      // One task at a time keeps django-database-task's exact lines; with several, outcomes interleave, so they name their task.
+      const subject = (id: string) => (concurrency > 1 ? `Task ${id}` : "Task");
       const worker = new Worker({
         backendName: options.backend,
         queueName: options.queue ?? null,
         continuous: options.continuous ?? false,
         interval,
         maxTasks: options.maxTasks,
-        concurrency: options.concurrency,
+        concurrency,
         onTaskStart: (task) => out(`\nProcessing task: ${task.id} (${task.taskName})`),
         onTaskFinish: (result) => {
-          if (result.status === "SUCCESSFUL") out("  Task completed successfully");
-          else if (result.status === "FAILED") out(`  Task failed: ${result.errors.at(-1)?.message ?? ""}`);
-          else out(`  Task failed, will retry (attempt ${result.attempts} of ${result.maxAttempts}): ${result.errors.at(-1)?.message ?? ""}`);
+          const task = subject(result.id);
+          const error = result.errors.at(-1)?.message ?? "";
+          if (result.status === "SUCCESSFUL") out(`  ${task} completed successfully`);
+          else if (result.status === "FAILED") out(`  ${task} failed: ${error}`);
+          else out(`  ${task} failed, will retry (attempt ${result.attempts} of ${result.maxAttempts}): ${error}`);
         },
         onIdle: () => process.stdout.write("."),
       });
@@ -52,6 +57,7 @@ export function registerWorkerCommand(program: Command): void {
       if (options.queue) out(`Queue: ${options.queue}`);
       if (options.continuous) out(`Continuous mode: interval=${pythonFloat(interval)}s`);
       if (options.maxTasks > 0) out(`Max tasks: ${options.maxTasks}`);
+      if (concurrency > 1) out(`Concurrency: ${concurrency}`);
 
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals) => {
