@@ -23,8 +23,8 @@ export {
   type QueueSelection,
 } from "./worker/api.ts";
 export { Worker, type WorkerOptions, type WorkerSummary } from "./worker/worker.ts";
-export { migrationSource } from "./storage/migrate.ts";
-export type { DatabaseConfig } from "./storage/connect.ts";
+export { MIGRATIONS_TABLE } from "./storage/migrate.ts";
+export { migrationSourceFor, type DatabaseConfig } from "./storage/connect.ts";
 export {
   DatabaseTaskError,
   InvalidTaskError,

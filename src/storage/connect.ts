@@ -4,6 +4,7 @@ import type { Dialect } from "./dialects/dialect.ts";
 import { mysqlDialect } from "./dialects/mysql.ts";
 import { postgresDialect } from "./dialects/postgres.ts";
 import { sqliteDialect } from "./dialects/sqlite.ts";
+import { migrationSource } from "./migrate.ts";
 import { SqlStorage } from "./sql-storage.ts";
 
 /** A connection URL, a knex configuration, or a knex instance the application already has. */
@@ -100,4 +101,13 @@ export function createStorage(database: DatabaseConfig): SqlStorage {
   const config = typeof database === "string" ? knexConfigFromUrl(database) : database;
   const dialect = dialectFor(config.client);
   return new SqlStorage(knexFactory(withDialectDefaults(config, dialect)), dialect, { ownsKnex: true });
+}
+
+/**
+ * This package's migrations for your own knex instance, to run from your
+ * application's migration flow:
+ * `knex.migrate.latest({ migrationSource: migrationSourceFor(knex), tableName: "database_task_migrations" })`.
+ */
+export function migrationSourceFor(knex: Knex): Knex.MigrationSource<string> {
+  return migrationSource(dialectFor(knex.client.config?.client ?? knex.client.dialect));
 }
