@@ -36,3 +36,13 @@ export type RequestAuthOutcome =
 export interface RequestAuthenticator {
   authenticateRequest(request: import("node:http").IncomingMessage): Promise<RequestAuthOutcome>;
 }
+
+/**
+ * A backend that delivers tasks itself (Cloud Tasks): retrying FAILED tasks
+ * means putting them back to READY and handing them to that delivery again,
+ * instead of running them in the calling process.
+ */
+export interface TaskRedispatcher {
+  /** Requeues these FAILED tasks and dispatches them; resolves to the ids it requeued. */
+  retryFailed(ids: string[]): Promise<string[]>;
+}

@@ -110,6 +110,21 @@ export class SqlStorage implements Storage {
       .update({ locked_until: this.#dialect.encodeDate(lockedUntil) });
   }
 
+  async taskRequeueFailed(ids: string[], now: Date): Promise<string[]> {
+    if (ids.length === 0) return [];
+    return this.knex.transaction(async (trx) => {
+      const failed = (await trx(TASK_TABLE).whereIn("id", ids).andWhere({ status: "FAILED" }).select("id").forUpdate()).map(
+        (row: RawRow) => row.id as string,
+      );
+      if (failed.length === 0) return [];
+      await trx(TASK_TABLE)
+        .whereIn("id", failed)
+        .andWhere({ status: "FAILED" })
+        .update({ status: "READY", finished_at: null, return_value: null, available_at: this.#dialect.encodeDate(now) });
+      return failed;
+    });
+  }
+
   async taskListExpired(now: Date, limit: number): Promise<TaskResultData[]> {
     const rows = await this.knex(TASK_TABLE)
       .where({ status: "RUNNING" })

@@ -93,6 +93,8 @@ export interface Storage {
   /** Returns whether the outcome was written (false when the attempt had lost the task). */
   taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean>;
   taskRenewLeases(ids: string[], lockedUntil: Date): Promise<void>;
+  /** Puts FAILED tasks back to READY, due now (errors and worker ids are kept as history). Returns the ids it changed. */
+  taskRequeueFailed(ids: string[], now: Date): Promise<string[]>;
   /** RUNNING tasks whose lease ran out before `now` (their worker died). */
   taskListExpired(now: Date, limit: number): Promise<TaskResultData[]>;
   taskCountPending(request: PendingCountRequest): Promise<number>;
