@@ -113,7 +113,7 @@ export class SqlStorage implements Storage {
   async taskRequeueFailed(ids: string[], now: Date): Promise<string[]> {
     if (ids.length === 0) return [];
     return this.knex.transaction(async (trx) => {
-      const failed = (await trx(TASK_TABLE).whereIn("id", ids).andWhere({ status: "FAILED" }).select("id").forUpdate()).map(
+      const failed = (await trx(TASK_TABLE).whereIn("id", ids).andWhere({ status: "FAILED" }).select("id")).map(
         (row: RawRow) => row.id as string,
       );
       if (failed.length === 0) return [];
