@@ -8,6 +8,7 @@ import { ConfigError, UnknownBackendError } from "./errors.ts";
 import { createConsoleLogger, type Logger } from "./log.ts";
 import { createStorage, DEFAULT_SQLITE_FILE, type DatabaseConfig } from "./storage/connect.ts";
 import type { SqlStorage } from "./storage/sql-storage.ts";
+import { CompletionWriter } from "./worker/completions.ts";
 import { LeaseKeeper } from "./worker/leases.ts";
 
 const DEFAULT_BACKENDS: Record<string, BackendConfig> = { default: { backend: "database" } };
@@ -36,6 +37,7 @@ export class Runtime {
   readonly logger: Logger;
   #storage: SqlStorage | null = null;
   #leases: LeaseKeeper | null = null;
+  #completions: CompletionWriter | null = null;
   readonly #backends = new Map<string, Backend>();
 
   constructor(config: DatabaseTaskConfig, baseDir: string) {
@@ -64,6 +66,21 @@ export class Runtime {
   leases(): LeaseKeeper {
     this.#leases ??= new LeaseKeeper(this.storage(), this.leaseMs, this.logger);
     return this.#leases;
+  }
+
+  completions(): CompletionWriter {
+    this.#completions ??= new CompletionWriter(this.storage(), this.logger);
+    return this.#completions;
+  }
+
+  /** What running a claimed task needs: storage, lease renewal, batched outcome writes. */
+  runContext(source: import("./task/result.ts").ResultSource) {
+    return { storage: this.storage(), leases: this.leases(), completions: this.completions(), logger: this.logger, source };
+  }
+
+  /** Calls `onTasks` when tasks are inserted anywhere (PostgreSQL NOTIFY); resolves to a stop function. */
+  listenForTasks(onTasks: () => void): Promise<() => Promise<void>> {
+    return this.storage().listenForInserts(onTasks, this.logger);
   }
 
   backend(name = "default"): Backend {
@@ -97,6 +114,7 @@ export class Runtime {
     await this.#storage?.close();
     this.#storage = null;
     this.#leases = null;
+    this.#completions = null;
   }
 }
 

@@ -40,8 +40,49 @@ export class SqlStorage implements Storage {
     return runMigrations(this.knex, this.#dialect);
   }
 
+  /**
+   * Wakes `onNotify` when tasks are inserted, where the database can push
+   * (PostgreSQL). Reconnects after a lost connection. Resolves to a stop function;
+   * a no-op elsewhere.
+   */
+  async listenForInserts(onNotify: () => void, logger: { warn(message: string, meta?: Record<string, unknown>): void }): Promise<() => Promise<void>> {
+    const listen = this.#dialect.listen;
+    if (!listen) return async () => {};
+    let stop: (() => Promise<void>) | null = null;
+    let stopped = false;
+    let retryTimer: NodeJS.Timeout | null = null;
+    const connect = async (delayMs: number): Promise<void> => {
+      if (stopped) return;
+      try {
+        stop = await listen(this.knex, onNotify, (error) => {
+          logger.warn("Lost the LISTEN connection; polling until it is back", { error: String(error) });
+          const lost = stop;
+          stop = null;
+          void lost?.();
+          retryTimer = setTimeout(() => void connect(1000), 1000);
+          retryTimer.unref();
+        });
+        if (stopped) await stop();
+        else onNotify(); // tasks may have arrived while we were not listening
+      } catch {
+        retryTimer = setTimeout(() => void connect(Math.min(delayMs * 2, 30_000)), delayMs);
+        retryTimer.unref();
+      }
+    };
+    await connect(1000);
+    return async () => {
+      stopped = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      await stop?.();
+    };
+  }
+
   async taskInsertMany(tasks: NewTask[], transaction?: Knex.Transaction | null): Promise<void> {
     const d = this.#dialect;
+    if (d.insertMany) {
+      await d.insertMany(transaction ?? this.knex, tasks);
+      return;
+    }
     const rows = tasks.map((t) => ({
       id: t.id,
       task_name: t.taskName,
@@ -86,7 +127,11 @@ export class SqlStorage implements Storage {
     return exists ? "not-runnable" : "missing";
   }
 
-  async taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean> {
+  taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean> {
+    return this.#finish(this.knex, outcome);
+  }
+
+  async #finish(db: Knex | Knex.Transaction, outcome: AttemptOutcome): Promise<boolean> {
     const d = this.#dialect;
     const changes: Record<string, unknown> = {
       status: outcome.status,
@@ -96,10 +141,26 @@ export class SqlStorage implements Storage {
       locked_until: null,
     };
     if (outcome.availableAt) changes.available_at = d.encodeDate(outcome.availableAt);
-    const query = this.knex(TASK_TABLE).where({ id: outcome.id, status: "RUNNING", attempts: outcome.attempt });
+    const query = db(TASK_TABLE).where({ id: outcome.id, status: "RUNNING", attempts: outcome.attempt });
     if (outcome.leaseExpiredBefore) query.andWhere("locked_until", "<", d.encodeDate(outcome.leaseExpiredBefore) as Knex.Value);
     const updated = await query.update(changes);
     return Number(updated) === 1;
+  }
+
+  async taskFinishAttempts(outcomes: AttemptOutcome[]): Promise<boolean[]> {
+    if (outcomes.length === 0) return [];
+    if (outcomes.length === 1) return [await this.taskFinishAttempt(outcomes[0])];
+    const finishMany = this.#dialect.finishMany;
+    if (finishMany) {
+      const written = await finishMany(this.knex, outcomes);
+      return outcomes.map((o) => written.has(o.id));
+    }
+    // One transaction: on SQLite one fsync for the batch instead of one per task.
+    return this.knex.transaction(async (trx) => {
+      const results: boolean[] = [];
+      for (const outcome of outcomes) results.push(await this.#finish(trx, outcome));
+      return results;
+    });
   }
 
   async taskRenewLeases(ids: string[], lockedUntil: Date): Promise<void> {
@@ -108,6 +169,21 @@ export class SqlStorage implements Storage {
       .whereIn("id", ids)
       .andWhere({ status: "RUNNING" })
       .update({ locked_until: this.#dialect.encodeDate(lockedUntil) });
+  }
+
+  async taskRelease(claims: Array<{ id: string; attempt: number }>): Promise<void> {
+    for (const { id, attempt } of claims) {
+      // Column order matters on MySQL, which evaluates SET left to right: attempts changes last.
+      await this.knex(TASK_TABLE)
+        .where({ id, status: "RUNNING", attempts: attempt })
+        .update({
+          started_at: this.knex.raw("CASE WHEN attempts = 1 THEN NULL ELSE started_at END"),
+          worker_ids: this.knex.raw(this.#dialect.dropLastWorkerId),
+          status: "READY",
+          locked_until: null,
+          attempts: this.knex.raw("attempts - 1"),
+        });
+    }
   }
 
   async taskRequeueFailed(ids: string[], now: Date): Promise<string[]> {

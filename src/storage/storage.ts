@@ -92,7 +92,11 @@ export interface Storage {
   taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable">;
   /** Returns whether the outcome was written (false when the attempt had lost the task). */
   taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean>;
+  /** Many outcomes in one round trip where the dialect allows; one boolean per outcome, in order. */
+  taskFinishAttempts(outcomes: AttemptOutcome[]): Promise<boolean[]>;
   taskRenewLeases(ids: string[], lockedUntil: Date): Promise<void>;
+  /** Gives back claimed tasks that never started (a stopping worker's prefetched ones): READY again, as if never claimed. */
+  taskRelease(claims: Array<{ id: string; attempt: number }>): Promise<void>;
   /** Puts FAILED tasks back to READY, due now (errors and worker ids are kept as history). Returns the ids it changed. */
   taskRequeueFailed(ids: string[], now: Date): Promise<string[]>;
   /** RUNNING tasks whose lease ran out before `now` (their worker died). */

@@ -70,7 +70,7 @@ export async function runTaskById(id: string, options: { allowRetry?: boolean; w
   if (claimed === "missing") throw new TaskResultDoesNotExistError(id);
   if (claimed === "not-runnable") return null;
   const backend = runtime.databaseBackend(claimed.backend);
-  return runClaimedTask({ storage, leases, logger: runtime.logger, source: backend }, claimed);
+  return runClaimedTask(runtime.runContext(backend), claimed);
 }
 
 export interface PurgeOptions {

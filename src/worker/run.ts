@@ -3,26 +3,30 @@ import type { Logger } from "../log.ts";
 import type { AttemptOutcome, Storage } from "../storage/storage.ts";
 import { TaskResult, type ResultSource, type TaskError, type TaskResultData } from "../task/result.ts";
 import { invokeTask } from "./execute.ts";
+import type { CompletionWriter } from "./completions.ts";
 import type { LeaseKeeper } from "./leases.ts";
 import { retryDelayMs } from "./retry.ts";
 
 export interface RunContext {
   storage: Storage;
   leases: LeaseKeeper;
+  completions: CompletionWriter;
   logger: Logger;
   source: ResultSource;
 }
 
 /** A task whose worker stopped renewing its lease is put back this many times, then FAILED. */
 export const MAX_LOST_ATTEMPTS = 3;
-const FINISH_WRITE_TRIES = 5;
 
 /**
  * Runs one claimed (RUNNING) task outside any transaction, then records its
  * outcome: SUCCESSFUL, FAILED, or READY again for a retry when attempts remain.
+ * `onReturned` fires as soon as the function has returned, before the outcome
+ * is written: a worker frees the slot then, so outcomes can be written in
+ * batches while the next tasks run. The lease is held until the write lands.
  */
-export async function runClaimedTask(context: RunContext, claimed: TaskResultData): Promise<TaskResult> {
-  const { storage, leases, logger, source } = context;
+export async function runClaimedTask(context: RunContext, claimed: TaskResultData, onReturned?: () => void): Promise<TaskResult> {
+  const { leases, completions, logger, source } = context;
   const started = new TaskResult(claimed, source);
   events.safeEmit("taskStarted", started);
   leases.track(claimed.id);
@@ -30,7 +34,7 @@ export async function runClaimedTask(context: RunContext, claimed: TaskResultDat
   try {
     invocation = await invokeTask(started);
   } finally {
-    leases.untrack(claimed.id);
+    onReturned?.();
   }
   const now = new Date();
   const errors = invocation.ok ? claimed.errors : [...claimed.errors, invocation.error];
@@ -44,7 +48,8 @@ export async function runClaimedTask(context: RunContext, claimed: TaskResultDat
     finishedAt: retry ? null : now,
     availableAt: retry ? new Date(now.getTime() + retryDelayMs(claimed.attempts)) : null,
   };
-  const written = await writeOutcome(storage, outcome, logger);
+  const written = await completions.write(outcome);
+  leases.untrack(claimed.id);
   if (!written) {
     logger.warn("Task outcome not recorded: its lease had expired and another attempt took over", {
       taskId: claimed.id,
@@ -57,24 +62,6 @@ export async function runClaimedTask(context: RunContext, claimed: TaskResultDat
   );
   events.safeEmit("taskFinished", finished);
   return finished;
-}
-
-/** The outcome write is retried through short database outages; if it never lands, the lease brings the task back. */
-async function writeOutcome(storage: Storage, outcome: AttemptOutcome, logger: Logger): Promise<boolean> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await storage.taskFinishAttempt(outcome);
-    } catch (error) {
-      if (attempt >= FINISH_WRITE_TRIES) {
-        logger.error("Could not record task outcome; the task will run again when its lease expires", {
-          taskId: outcome.id,
-          error: String(error),
-        });
-        return false;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
-    }
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
+import { errorMessage } from "../errors.ts";
 import { getRuntime, type Runtime } from "../runtime.ts";
 import type { TaskResult, TaskResultData } from "../task/result.ts";
-import { errorMessage } from "../errors.ts";
-import { recoverExpiredTasks, runClaimedTask, type RunContext } from "./run.ts";
+import { recoverExpiredTasks, runClaimedTask } from "./run.ts";
 import { onEnqueued } from "./wake.ts";
 import { newWorkerId } from "./worker-id.ts";
 
@@ -12,6 +12,11 @@ export interface WorkerOptions {
   queueName?: string | null;
   /** Tasks run at once. Default: the config's worker.concurrency, else 1. */
   concurrency?: number;
+  /**
+   * Tasks claimed ahead of free slots, so one claim serves several tasks.
+   * Default: the config's worker.prefetch, else 0 (claim only for free slots).
+   */
+  prefetch?: number;
   /** Keep polling when the queue is empty (otherwise stop once it is drained). Default false. */
   continuous?: boolean;
   /** Seconds between polls when idle. Default: the config's worker.interval, else 5. */
@@ -19,7 +24,7 @@ export interface WorkerOptions {
   /** Stop after this many tasks; 0 = unlimited (default). */
   maxTasks?: number;
   workerId?: string;
-  /** Called when a task is claimed, before it runs. */
+  /** Called when a task starts running. */
   onTaskStart?: (task: TaskResultData) => void;
   /** Called with each task's outcome. */
   onTaskFinish?: (result: TaskResult) => void;
@@ -39,9 +44,10 @@ export interface WorkerSummary {
 const MAX_OUTAGE_BACKOFF_MS = 30_000;
 
 /**
- * Claims due tasks (as many as it has free slots, in one statement), runs them
- * concurrently, and records each outcome. Wakes early when a task is enqueued
- * in the same process or a slot frees up; otherwise polls every `interval`.
+ * Claims due tasks in batches (one statement per batch), runs up to
+ * `concurrency` at once, and records each outcome. Wakes early when a task is
+ * enqueued in the same process, when the database notifies (PostgreSQL), or
+ * when a slot frees up; otherwise polls every `interval`.
  */
 export class Worker {
   readonly workerId: string;
@@ -77,26 +83,60 @@ export class Worker {
     const storage = runtime.storage();
     const leases = runtime.leases();
     const logger = runtime.logger;
-    const context: RunContext = { storage, leases, logger, source: backend };
+    const context = runtime.runContext(backend);
     const concurrency = this.options.concurrency ?? runtime.config.worker?.concurrency ?? 1;
+    const prefetch = this.options.prefetch ?? runtime.config.worker?.prefetch ?? 0;
+    const capacity = concurrency + prefetch;
     const intervalMs = (this.options.interval ?? runtime.config.worker?.interval ?? 5) * 1000;
     const maxTasks = this.options.maxTasks ?? 0;
     const summary: WorkerSummary = { processed: 0, succeeded: 0, failed: 0, retried: 0, reachedMaxTasks: false };
+    // `running` holds functions still executing (they use the slots); `recording` their outcome writes.
     const running = new Set<Promise<void>>();
+    const recording = new Set<Promise<void>>();
+    const buffered: TaskResultData[] = [];
     let claimed = 0;
     let outageSince: number | null = null;
     let outageBackoff = 500;
     let nextRecovery = 0;
     const unsubscribe = onEnqueued((name) => name === backendName && this.wake());
+    // Only a worker that waits for work listens; a one-shot run just drains what is due.
+    const stopListening = this.options.continuous ? await runtime.listenForTasks(() => this.wake()) : async () => {};
+
+    const start = (task: TaskResultData) => {
+      this.options.onTaskStart?.(task);
+      let returned!: () => void;
+      const slot: Promise<void> = new Promise<void>((resolve) => (returned = resolve)).then(() => {
+        running.delete(slot);
+        this.wake();
+      });
+      running.add(slot);
+      const record: Promise<void> = runClaimedTask(context, task, returned)
+        .then((result) => {
+          summary.processed++;
+          if (result.status === "SUCCESSFUL") summary.succeeded++;
+          else if (result.status === "FAILED") summary.failed++;
+          else summary.retried++;
+          this.options.onTaskFinish?.(result);
+        })
+        .finally(() => {
+          recording.delete(record);
+          this.wake();
+        });
+      recording.add(record);
+    };
 
     try {
       while (!this.#stopping) {
+        while (buffered.length > 0 && running.size < concurrency) start(buffered.shift()!);
+        const inFlight = running.size + buffered.length;
         const quota = maxTasks > 0 ? maxTasks - claimed : Infinity;
-        if (quota <= 0) {
+        if (quota <= 0 && inFlight === 0 && recording.size === 0) {
           summary.reachedMaxTasks = true;
           break;
         }
-        const free = Math.min(concurrency - running.size, quota);
+        // Refill when at most half the capacity is in flight: with prefetch, one claim then serves many tasks.
+        const room = Math.min(capacity - inFlight, quota);
+        const shouldClaim = room > 0 && (inFlight === 0 || inFlight <= capacity / 2 || running.size < concurrency);
         let batch: TaskResultData[] = [];
         this.#woken = false;
         try {
@@ -104,12 +144,12 @@ export class Worker {
             await recoverExpiredTasks(storage, logger);
             nextRecovery = Date.now() + Math.max(1000, leases.leaseMs / 2);
           }
-          if (free > 0) {
+          if (shouldClaim) {
             const now = new Date();
             batch = await storage.taskClaim({
               backendName,
               queueName: this.options.queueName,
-              limit: free,
+              limit: room,
               workerId: this.workerId,
               now,
               lockedUntil: leases.lockedUntil(now),
@@ -132,33 +172,38 @@ export class Worker {
           continue;
         }
 
+        claimed += batch.length;
         for (const task of batch) {
-          claimed++;
-          this.options.onTaskStart?.(task);
-          const execution = runClaimedTask(context, task).then((result) => {
-            summary.processed++;
-            if (result.status === "SUCCESSFUL") summary.succeeded++;
-            else if (result.status === "FAILED") summary.failed++;
-            else summary.retried++;
-            this.options.onTaskFinish?.(result);
-          });
-          const tracked: Promise<void> = execution.finally(() => {
-            running.delete(tracked);
-            this.wake();
-          });
-          running.add(tracked);
+          leases.track(task.id);
+          if (running.size < concurrency) start(task);
+          else buffered.push(task);
         }
 
-        if (batch.length > 0 && batch.length === free && running.size < concurrency) continue; // there may be more due
-        if (batch.length === 0 && running.size === 0) {
+        if (batch.length > 0 && batch.length === room && running.size < concurrency) continue; // there may be more due
+        if (batch.length === 0 && running.size === 0 && buffered.length === 0 && recording.size === 0) {
+          if (quota <= 0) continue;
           if (!this.options.continuous) break;
           this.options.onIdle?.();
         }
-        if (!this.#woken) await this.#sleep(running.size >= concurrency ? MAX_OUTAGE_BACKOFF_MS : intervalMs);
+        if (!this.#woken) {
+          // Busy: a finishing task wakes the loop. Idle: poll at the interval (or sooner on a wake-up).
+          const busy = running.size >= concurrency || (shouldClaim === false && room > 0);
+          await this.#sleep(busy ? MAX_OUTAGE_BACKOFF_MS : intervalMs);
+        }
       }
     } finally {
       unsubscribe();
+      await stopListening();
+      if (buffered.length > 0) {
+        // Claimed ahead but never started: give them back rather than make shutdown wait for them.
+        const release = buffered.splice(0);
+        for (const task of release) leases.untrack(task.id);
+        await storage.taskRelease(release.map((task) => ({ id: task.id, attempt: task.attempts }))).catch((error: unknown) =>
+          logger.warn("Could not give back prefetched tasks; they return when their lease expires", { error: errorMessage(error) }),
+        );
+      }
       await Promise.all(running);
+      await Promise.all(recording);
     }
     return summary;
   }

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import type { Capabilities, ClaimByIdRequest, ClaimRequest, DialectName } from "../storage.ts";
+import type { AttemptOutcome, Capabilities, ClaimByIdRequest, ClaimRequest, DialectName, NewTask } from "../storage.ts";
 
 /** A row as the driver returns it, before decoding. */
 export type RawRow = Record<string, unknown>;
@@ -20,6 +20,14 @@ export interface Dialect {
   claim(knex: Knex, request: ClaimRequest): Promise<RawRow[]>;
   /** Claims one task by id if its status is one of `request.statuses`. */
   claimById(knex: Knex, request: ClaimByIdRequest): Promise<RawRow | undefined>;
+  /** Writes many attempt outcomes in one statement; returns the ids it updated. Absent: one UPDATE each, in one transaction. */
+  finishMany?(knex: Knex, outcomes: AttemptOutcome[]): Promise<Set<string>>;
+  /** Calls `onNotify` whenever tasks are inserted (PostgreSQL LISTEN); resolves to a function that stops listening. */
+  listen?(knex: Knex, onNotify: () => void, onError: (error: unknown) => void): Promise<() => Promise<void>>;
+  /** Inserts new tasks in one statement however many there are; absent: the knex builder, in chunks. */
+  insertMany?(knex: Knex | Knex.Transaction, tasks: NewTask[]): Promise<void>;
+  /** SQL expression: the worker_ids array without its last element. */
+  readonly dropLastWorkerId: string;
   /** Rows per INSERT statement (SQLite caps compound statements at 500 terms). */
   readonly insertChunkSize: number;
   readonly migrationStatements: Record<string, { up: string[]; down: string[] }>;

@@ -3,6 +3,7 @@ import type { Dialect, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
 import { migration0001 } from "../migrations/0001_create_task_table.ts";
+import { migration0002 } from "../migrations/0002_notify_on_insert.ts";
 
 const startAttempt = `status = 'RUNNING',
               started_at = COALESCE(started_at, ?),
@@ -62,6 +63,10 @@ export const mysqlDialect: Dialect = {
     );
   },
 
+  dropLastWorkerId: "JSON_REMOVE(worker_ids, CONCAT('$[', JSON_LENGTH(worker_ids) - 1, ']'))",
   insertChunkSize: 1000,
-  migrationStatements: { [migration0001.name]: migration0001.mysql },
+  migrationStatements: {
+    [migration0001.name]: migration0001.mysql,
+    [migration0002.name]: migration0002.mysql,
+  },
 };

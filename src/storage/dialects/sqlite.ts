@@ -2,6 +2,7 @@ import type { Dialect, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
 import { migration0001 } from "../migrations/0001_create_task_table.ts";
+import { migration0002 } from "../migrations/0002_notify_on_insert.ts";
 
 /**
  * SQLite has no row locks, but one UPDATE ... WHERE id IN (SELECT ... LIMIT n)
@@ -55,6 +56,10 @@ export const sqliteDialect: Dialect = {
     return rows[0];
   },
 
+  dropLastWorkerId: "json_remove(worker_ids, '$[#-1]')",
   insertChunkSize: 400,
-  migrationStatements: { [migration0001.name]: migration0001.sqlite },
+  migrationStatements: {
+    [migration0001.name]: migration0001.sqlite,
+    [migration0002.name]: migration0002.sqlite,
+  },
 };
