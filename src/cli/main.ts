@@ -3,7 +3,6 @@ import { Command, CommanderError } from "commander";
 import { DatabaseTaskError } from "../errors.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerPurgeCommand } from "./purge.ts";
-import { registerServeCommand } from "./serve.ts";
 import { registerStatusCommand } from "./status.ts";
 import { registerWorkerCommand } from "./worker.ts";
 import { UsageError } from "./usage-error.ts";
@@ -21,7 +20,6 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerPurgeCommand(program);
   registerStatusCommand(program);
-  registerServeCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
