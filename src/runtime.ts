@@ -140,6 +140,8 @@ export function configure(config: DatabaseTaskConfig, options: { baseDir?: strin
  */
 export async function loadConfig(options: { configPath?: string | null; importTasks?: boolean } = {}): Promise<Runtime> {
   const { config, baseDir } = await loadConfigFile(options.configPath);
+  // The Cloud Tasks backend pulls in Google's client libraries: load it only for a config that uses it.
+  if (Object.values(config.backends ?? {}).some((b) => b.backend === "cloudtasks")) await import("./cloudtasks/register.ts");
   const runtime = configure(config, { baseDir });
   if (options.importTasks) await importTaskModules(config.tasks ?? [], baseDir);
   return runtime;

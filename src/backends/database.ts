@@ -52,7 +52,7 @@ export class DatabaseBackend implements Backend {
     committed.then(
       () => {
         signalEnqueued(this.name);
-        this.afterCommit(results);
+        this.afterCommit(results, request.transaction !== null);
       },
       () => undefined, // rolled back: the tasks never existed
     );
@@ -60,8 +60,10 @@ export class DatabaseBackend implements Backend {
     return results;
   }
 
-  /** Runs once the inserted rows are committed (the Cloud Tasks backend dispatches here). */
-  protected afterCommit(_results: TaskResult[]): void {}
+  /** Runs once the inserted rows are committed (the Cloud Tasks backend dispatches here when enqueued in a transaction). */
+  protected afterCommit(_results: TaskResult[], _inTransaction: boolean): void {}
+
+  async close(): Promise<void> {}
 
   async getResultData(id: string): Promise<TaskResultData> {
     const data = isUuid(id) ? await this.storage.taskGet(id) : undefined;

@@ -11,6 +11,8 @@ interface WorkerCommandOptions {
   interval?: number;
   maxTasks: number;
   concurrency?: number;
+  prefetch?: number;
+  gracePeriod: number;
 }
 
 export function registerWorkerCommand(program: Command): void {
@@ -23,6 +25,13 @@ export function registerWorkerCommand(program: Command): void {
     .option("--interval <seconds>", "polling interval in seconds when idle (default: 5)", positiveSeconds)
     .option("--max-tasks <n>", "stop after this many tasks (0 = unlimited)", wholeNumber(0), 0)
     .option("--concurrency <n>", "tasks run at once (default: 1, or worker.concurrency in the config)", wholeNumber(1, 1000))
+    .option("--prefetch <n>", "tasks claimed ahead of free slots (default: 0, or worker.prefetch in the config)", wholeNumber(0, 10_000))
+    .option(
+      "--grace-period <seconds>",
+      "on SIGTERM/SIGINT, how long running tasks may finish before they are put back in the queue",
+      positiveSeconds,
+      30,
+    )
     .addHelpText(
       "after",
       "\nExit status: 0 when every task it ran succeeded (or it was stopped by SIGTERM/SIGINT),\n" +
@@ -42,6 +51,7 @@ export function registerWorkerCommand(program: Command): void {
         interval,
         maxTasks: options.maxTasks,
         concurrency,
+        prefetch: options.prefetch,
         onTaskStart: (task) => out(`\nProcessing task: ${task.id} (${task.taskName})`),
         onTaskFinish: (result) => {
           const task = subject(result.id);
@@ -66,8 +76,10 @@ export function registerWorkerCommand(program: Command): void {
           process.stderr.write(`\nReceived ${signal} again: exiting now; unfinished tasks return to the queue when their lease expires.\n`);
           process.exit(130);
         }
-        process.stderr.write(`\nReceived ${signal}: finishing running tasks, then exiting (send it again to exit at once).\n`);
-        worker.stop();
+        process.stderr.write(
+          `\nReceived ${signal}: finishing running tasks (at most ${options.gracePeriod} s), then exiting (send it again to exit at once).\n`,
+        );
+        worker.stop({ graceMs: options.gracePeriod * 1000 });
       };
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
@@ -75,12 +87,17 @@ export function registerWorkerCommand(program: Command): void {
         const summary = await worker.run(runtime);
         if (!worker.stopping && !summary.reachedMaxTasks && !options.continuous) out("No more tasks to process.");
         if (summary.reachedMaxTasks) out(`\nReached max tasks limit: ${options.maxTasks}`);
+        if (worker.abandoned > 0) {
+          out(`\nGrace period over: ${worker.abandoned} unfinished task${worker.abandoned === 1 ? "" : "s"} put back in the queue`);
+        }
         out(`\nTotal tasks processed: ${summary.processed}`);
         if (summary.failed > 0 && !options.continuous && !worker.stopping) process.exitCode = 1;
       } finally {
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);
         await runtime.close();
+        // Interrupted task functions may still hold timers; they have been given back, so do not wait for them.
+        if (worker.abandoned > 0) process.exit(process.exitCode ?? 0);
       }
     });
 }

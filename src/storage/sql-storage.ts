@@ -171,6 +171,21 @@ export class SqlStorage implements Storage {
       .update({ locked_until: this.#dialect.encodeDate(lockedUntil) });
   }
 
+  async taskMarkDispatched(ids: string[], at: Date): Promise<void> {
+    if (ids.length === 0) return;
+    await this.knex(TASK_TABLE).whereIn("id", ids).update({ dispatched_at: this.#dialect.encodeDate(at) });
+  }
+
+  async taskListUndispatched({ backendName, enqueuedBefore, limit }: { backendName: string; enqueuedBefore: Date; limit: number }) {
+    const rows = await this.knex(TASK_TABLE)
+      .where({ backend_name: backendName, status: "READY" })
+      .whereNull("dispatched_at")
+      .andWhere("enqueued_at", "<", this.#dialect.encodeDate(enqueuedBefore) as Knex.Value)
+      .orderBy("enqueued_at")
+      .limit(limit);
+    return rows.map((row: RawRow) => this.decode(row));
+  }
+
   async taskRelease(claims: Array<{ id: string; attempt: number }>): Promise<void> {
     for (const { id, attempt } of claims) {
       // Column order matters on MySQL, which evaluates SET left to right: attempts changes last.
@@ -196,7 +211,7 @@ export class SqlStorage implements Storage {
       await trx(TASK_TABLE)
         .whereIn("id", failed)
         .andWhere({ status: "FAILED" })
-        .update({ status: "READY", finished_at: null, return_value: null, available_at: this.#dialect.encodeDate(now) });
+        .update({ status: "READY", finished_at: null, return_value: null, dispatched_at: null, available_at: this.#dialect.encodeDate(now) });
       return failed;
     });
   }

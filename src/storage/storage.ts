@@ -95,6 +95,10 @@ export interface Storage {
   /** Many outcomes in one round trip where the dialect allows; one boolean per outcome, in order. */
   taskFinishAttempts(outcomes: AttemptOutcome[]): Promise<boolean[]>;
   taskRenewLeases(ids: string[], lockedUntil: Date): Promise<void>;
+  /** Records that these tasks were handed to their backend's own delivery (Cloud Tasks). */
+  taskMarkDispatched(ids: string[], at: Date): Promise<void>;
+  /** READY tasks of `backendName` never handed over, enqueued before `enqueuedBefore`, oldest first. */
+  taskListUndispatched(request: { backendName: string; enqueuedBefore: Date; limit: number }): Promise<TaskResultData[]>;
   /** Gives back claimed tasks that never started (a stopping worker's prefetched ones): READY again, as if never claimed. */
   taskRelease(claims: Array<{ id: string; attempt: number }>): Promise<void>;
   /** Puts FAILED tasks back to READY, due now (errors and worker ids are kept as history). Returns the ids it changed. */

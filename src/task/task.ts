@@ -4,7 +4,7 @@ import { getBackend } from "../runtime.ts";
 import { normalizeJson, type JsonValue } from "./json.ts";
 import { registerTask } from "./registry.ts";
 import type { TaskResult } from "./result.ts";
-import { validateMaxAttempts, validateName, validatePriority, validateQueue, validateRunAfter } from "./validate.ts";
+import { validateMaxAttempts, validateName, validatePriority, validateQueue, validateRunAfter, validateTimeout } from "./validate.ts";
 
 /** Passed as the first argument to tasks defined with `takesContext: true`. */
 export interface TaskContext {
@@ -12,6 +12,8 @@ export interface TaskContext {
   taskResult: TaskResult;
   /** 1 on the first run, 2 on the first retry, ... */
   attempt: number;
+  /** Aborted when the attempt times out (the `timeout` option) or the worker shuts down: stop early when you can. */
+  signal: AbortSignal;
 }
 
 export interface TaskOptions {
@@ -27,6 +29,8 @@ export interface TaskOptions {
   takesContext?: boolean;
   /** Attempts before the task is FAILED for good (1 = no retry, the default). */
   maxAttempts?: number;
+  /** Seconds an attempt may run before it counts as failed (TaskTimeoutError). Default: no limit. */
+  timeout?: number | null;
 }
 
 export interface UsingOptions {
@@ -62,6 +66,7 @@ interface TaskSettings {
   backend: string;
   takesContext: boolean;
   maxAttempts: number;
+  timeout: number | null;
   runAfter: Date | null;
   transaction: Knex.Transaction | null;
 }
@@ -78,6 +83,8 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   readonly backend: string;
   readonly takesContext: boolean;
   readonly maxAttempts: number;
+  /** Seconds an attempt may run; null = no limit. */
+  readonly timeout: number | null;
   readonly runAfter: Date | null;
   readonly transaction: Knex.Transaction | null;
 
@@ -89,6 +96,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     this.backend = settings.backend;
     this.takesContext = settings.takesContext;
     this.maxAttempts = settings.maxAttempts;
+    this.timeout = settings.timeout;
     this.runAfter = settings.runAfter;
     this.transaction = settings.transaction;
     Object.freeze(this);
@@ -164,6 +172,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
       backend: this.backend,
       takesContext: this.takesContext,
       maxAttempts: this.maxAttempts,
+      timeout: this.timeout,
       runAfter: this.runAfter,
       transaction: this.transaction,
     };
@@ -172,7 +181,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
 
 export type AnyTask = Task<unknown[], unknown>;
 
-const TASK_OPTION_KEYS = new Set(["name", "priority", "queueName", "backend", "takesContext", "maxAttempts"]);
+const TASK_OPTION_KEYS = new Set(["name", "priority", "queueName", "backend", "takesContext", "maxAttempts", "timeout"]);
 
 /**
  * Defines a task. The name (the function's name unless given) is what is
@@ -205,6 +214,7 @@ export function task(fn: AnyFunction, options: TaskOptions = {}): AnyTask {
     backend: validateName(options.backend ?? "default", "backend"),
     takesContext,
     maxAttempts: validateMaxAttempts(options.maxAttempts ?? 1),
+    timeout: validateTimeout(options.timeout ?? null),
     runAfter: null,
     transaction: null,
   });

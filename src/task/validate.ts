@@ -34,6 +34,14 @@ export function validateMaxAttempts(maxAttempts: unknown): number {
   return maxAttempts;
 }
 
+export function validateTimeout(timeout: unknown): number | null {
+  if (timeout === null) return null;
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0) {
+    throw new InvalidTaskError(`timeout must be a number of seconds > 0 (or null for none); got ${describe(timeout)}.`);
+  }
+  return timeout;
+}
+
 export function validateQueue(queueName: string, allowed: readonly string[], backendName: string): void {
   if (allowed.length > 0 && !allowed.includes(queueName)) {
     throw new InvalidTaskError(

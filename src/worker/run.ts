@@ -25,14 +25,18 @@ export const MAX_LOST_ATTEMPTS = 3;
  * is written: a worker frees the slot then, so outcomes can be written in
  * batches while the next tasks run. The lease is held until the write lands.
  */
-export async function runClaimedTask(context: RunContext, claimed: TaskResultData, onReturned?: () => void): Promise<TaskResult> {
+export async function runClaimedTask(
+  context: RunContext,
+  claimed: TaskResultData,
+  { onReturned, signal }: { onReturned?: () => void; signal?: AbortSignal } = {},
+): Promise<TaskResult> {
   const { leases, completions, logger, source } = context;
   const started = new TaskResult(claimed, source);
   events.safeEmit("taskStarted", started);
   leases.track(claimed.id);
   let invocation;
   try {
-    invocation = await invokeTask(started);
+    invocation = await invokeTask(started, undefined, signal);
   } finally {
     onReturned?.();
   }
@@ -100,4 +104,31 @@ export async function recoverExpiredTasks(storage: Storage, logger: Logger, now 
     }
   }
   return recovered;
+}
+
+/**
+ * Gives back tasks still running when a worker's shutdown grace period ends:
+ * READY again at once (not after the lease), with the interrupted attempt
+ * noted in their errors.
+ */
+export async function abandonRunningTasks(storage: Storage, tasks: TaskResultData[], workerId: string): Promise<void> {
+  const now = new Date();
+  await storage.taskFinishAttempts(
+    tasks.map((task) => ({
+      id: task.id,
+      attempt: task.attempts,
+      status: "READY" as const,
+      returnValue: null,
+      errors: [
+        ...task.errors,
+        {
+          errorClass: "WorkerShutdown",
+          message: `Attempt ${task.attempts} was interrupted: worker ${workerId} shut down before it finished; the task was put back in the queue.`,
+          stack: "",
+        },
+      ],
+      finishedAt: null,
+      availableAt: now,
+    })),
+  );
 }

@@ -1,7 +1,7 @@
 import { errorMessage } from "../errors.ts";
 import { getRuntime, type Runtime } from "../runtime.ts";
 import type { TaskResult, TaskResultData } from "../task/result.ts";
-import { recoverExpiredTasks, runClaimedTask } from "./run.ts";
+import { abandonRunningTasks, recoverExpiredTasks, runClaimedTask } from "./run.ts";
 import { onEnqueued } from "./wake.ts";
 import { newWorkerId } from "./worker-id.ts";
 
@@ -55,15 +55,31 @@ export class Worker {
   #stopping = false;
   #wake: (() => void) | null = null;
   #woken = false;
+  #graceTimer: NodeJS.Timeout | null = null;
+  #graceOver: (() => void) | null = null;
+  #graceExpired = false;
+  /** Tasks given back because the grace period ended before they finished. */
+  abandoned = 0;
 
   constructor(options: WorkerOptions = {}) {
     this.options = options;
     this.workerId = options.workerId ?? newWorkerId();
   }
 
-  /** Stop claiming; `run()` resolves once the tasks already running have finished. */
-  stop(): void {
+  /**
+   * Stop claiming; `run()` resolves once the tasks already running have
+   * finished, or after `graceMs` at most: tasks still running then are put back
+   * in the queue (their AbortSignal is aborted) and `run()` resolves.
+   */
+  stop(options: { graceMs?: number } = {}): void {
     this.#stopping = true;
+    if (options.graceMs !== undefined) {
+      this.#graceTimer ??= setTimeout(() => {
+        this.#graceExpired = true;
+        this.#graceOver?.();
+      }, options.graceMs);
+      this.#graceTimer.unref?.();
+    }
     this.wake();
   }
 
@@ -94,6 +110,8 @@ export class Worker {
     const running = new Set<Promise<void>>();
     const recording = new Set<Promise<void>>();
     const buffered: TaskResultData[] = [];
+    // Claimed tasks whose function is still executing, for the shutdown grace period.
+    const executing = new Map<string, { task: TaskResultData; controller: AbortController }>();
     let claimed = 0;
     let outageSince: number | null = null;
     let outageBackoff = 500;
@@ -107,10 +125,13 @@ export class Worker {
       let returned!: () => void;
       const slot: Promise<void> = new Promise<void>((resolve) => (returned = resolve)).then(() => {
         running.delete(slot);
+        executing.delete(task.id);
         this.wake();
       });
       running.add(slot);
-      const record: Promise<void> = runClaimedTask(context, task, returned)
+      const controller = new AbortController();
+      executing.set(task.id, { task, controller });
+      const record: Promise<void> = runClaimedTask(context, task, { onReturned: returned, signal: controller.signal })
         .then((result) => {
           summary.processed++;
           if (result.status === "SUCCESSFUL") summary.succeeded++;
@@ -202,8 +223,22 @@ export class Worker {
           logger.warn("Could not give back prefetched tasks; they return when their lease expires", { error: errorMessage(error) }),
         );
       }
-      await Promise.all(running);
-      await Promise.all(recording);
+      const graceOver = new Promise<"grace-over">((resolve) => {
+        this.#graceOver = () => resolve("grace-over");
+        if (this.#graceExpired) resolve("grace-over");
+      });
+      if ((await Promise.race([Promise.all(running), graceOver])) === "grace-over" && executing.size > 0) {
+        const interrupted = [...executing.values()];
+        for (const { controller } of interrupted) controller.abort(new Error("worker shutting down"));
+        this.abandoned = interrupted.length;
+        await abandonRunningTasks(storage, interrupted.map((e) => e.task), this.workerId).catch((error: unknown) =>
+          logger.warn("Could not give back interrupted tasks; they return when their lease expires", { error: errorMessage(error) }),
+        );
+        for (const { task } of interrupted) leases.untrack(task.id);
+      } else {
+        await Promise.race([Promise.all(recording), graceOver]);
+      }
+      if (this.#graceTimer) clearTimeout(this.#graceTimer);
     }
     return summary;
   }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { close, configure, getRuntime } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
-import { add, failing, logRun, record } from "../fixtures/tasks.ts";
+import { add, failing, logRun, record, stubborn } from "../fixtures/tasks.ts";
 import { runCli, startCli } from "../helpers/cli.ts";
 import { makeProject } from "../helpers/project.ts";
 
@@ -18,7 +18,7 @@ beforeAll(async () => {
   project = makeProject(`sqlite://${dbFile}`);
   configure({ database: `sqlite://${dbFile}`, logger: { debug() {}, info() {}, warn() {}, error() {} } });
   const migrated = await cli("migrate");
-  expect(migrated.stdout).toBe("Applied migrations: 0001_create_task_table, 0002_notify_on_insert\n");
+  expect(migrated.stdout).toBe("Applied migrations: 0001_create_task_table, 0002_notify_on_insert, 0003_dispatch_marker\n");
   expect(migrated.code).toBe(0);
 });
 
@@ -141,6 +141,35 @@ describe("database-task CLI", () => {
     expect(result.stdout).toContain("Continuous mode: interval=0.2s");
     expect(result.stdout).toContain("Total tasks processed: 1");
     expect((await slow.refresh()).status).toBe("SUCCESSFUL");
+  });
+
+  it("after the grace period a stopping worker puts unfinished tasks back and exits 0", async () => {
+    const worker = startCli(["worker", "--continuous", "--interval", "0.2", "--grace-period", "0.5"], {
+      cwd: project.dir,
+      env: { RUN_LOG: path.join(project.dir, "grace.log") },
+    });
+    const stuck = await stubborn.enqueue(60_000);
+    const deadline = Date.now() + 20_000;
+    while ((await stuck.refresh()).status !== "RUNNING") {
+      if (Date.now() > deadline) throw new Error("task never started");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const stoppedAt = Date.now();
+    worker.kill("SIGTERM");
+    const result = await worker.result;
+    expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("Grace period over: 1 unfinished task put back in the queue");
+    const givenBack = await stuck.refresh();
+    expect(givenBack.status).toBe("READY");
+    expect(givenBack.errors[0]).toMatchObject({ errorClass: "WorkerShutdown" });
+    // Another worker picks it up (made short so the test stays fast).
+    await (await getRuntime()).storage().knex(TASK_TABLE).where({ id: stuck.id }).update({ args: JSON.stringify([10]) });
+    const again = await runCli(["worker"], { cwd: project.dir, env: { RUN_LOG: path.join(project.dir, "grace.log") } });
+    expect(again.code).toBe(0);
+    const done = await stuck.refresh();
+    expect(done.status).toBe("SUCCESSFUL");
+    expect(done.attempts).toBe(2);
   });
 
   it("purge prints what it does, honours --dry-run, --status and --batch-size", async () => {

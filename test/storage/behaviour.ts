@@ -2,7 +2,7 @@
  * The behaviour every database must show, run once per dialect
  * (postgres.test.ts, mysql.test.ts, sqlite.test.ts) against a real server.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   close,
   configure,
@@ -18,7 +18,7 @@ import {
   type TaskResult,
 } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
-import { add, asyncEcho, calls, failing, flaky, record, returnsDate, setFlakyFailures, withContext } from "../fixtures/tasks.ts";
+import { aborted, add, asyncEcho, calls, failing, flaky, record, returnsDate, setFlakyFailures, sleeper, withContext } from "../fixtures/tasks.ts";
 import { createTestDatabase, type TestDatabase, type TestDialect } from "../helpers/databases.ts";
 
 export function describeBehaviour(dialect: TestDialect, available: boolean): void {
@@ -32,7 +32,7 @@ export function describeBehaviour(dialect: TestDialect, available: boolean): voi
         backends: { default: { backend: "database" }, other: { backend: "database" }, strict: { backend: "database", queues: ["default"] } },
         logger: { debug() {}, info() {}, warn() {}, error() {} },
       });
-      expect(await (await getRuntime()).storage().migrate()).toEqual(["0001_create_task_table", "0002_notify_on_insert"]);
+      expect(await (await getRuntime()).storage().migrate()).toEqual(["0001_create_task_table", "0002_notify_on_insert", "0003_dispatch_marker"]);
     });
 
     afterEach(async () => {
@@ -261,6 +261,49 @@ export function describeBehaviour(dialect: TestDialect, available: boolean): voi
       const done = await enqueued.refresh();
       expect(done.attempts).toBe(2);
       expect(done.returnValue).toBe("finally");
+    });
+
+    it("fails an attempt that outlives the task's timeout, and aborts its signal", async () => {
+      const quick = await sleeper.enqueue(10);
+      const slow = await sleeper.enqueue(5_000);
+      const started = Date.now();
+      await processTasks();
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect((await quick.refresh()).status).toBe("SUCCESSFUL");
+      const timedOut = await slow.refresh();
+      expect(timedOut.status).toBe("FAILED");
+      expect(timedOut.errors[0]).toMatchObject({ errorClass: "TaskTimeoutError" });
+      expect(timedOut.errors[0].message).toContain("timeout of 0.3 s");
+      expect(aborted).toContain(slow.id);
+    });
+
+    it("retries after an exponential backoff with jitter, measured on a controlled clock", async () => {
+      const base = new Date("2031-01-01T00:00:00.000Z");
+      vi.useFakeTimers({ toFake: ["Date"], now: base });
+      try {
+        setFlakyFailures(2);
+        const enqueued = await flaky.enqueue();
+        // Attempt 1 fails: the retry is due 0.5..1 s later.
+        expect((await processOneTask())?.status).toBe("READY");
+        const row = async () => (await knex())(TASK_TABLE).where({ id: enqueued.id }).first();
+        const due1 = (dialect === "sqlite" ? Number((await row()).available_at) : new Date((await row()).available_at).getTime()) - base.getTime();
+        expect(due1).toBeGreaterThanOrEqual(500);
+        expect(due1).toBeLessThanOrEqual(1000);
+        vi.setSystemTime(base.getTime() + due1 - 1);
+        expect(await processOneTask()).toBeNull(); // not yet
+        vi.setSystemTime(base.getTime() + due1);
+        // Attempt 2 fails: the next delay doubles (1..2 s).
+        expect((await processOneTask())?.status).toBe("READY");
+        const now2 = Date.now();
+        const due2 = (dialect === "sqlite" ? Number((await row()).available_at) : new Date((await row()).available_at).getTime()) - now2;
+        expect(due2).toBeGreaterThanOrEqual(1000);
+        expect(due2).toBeLessThanOrEqual(2000);
+        vi.setSystemTime(now2 + due2);
+        expect((await processOneTask())?.status).toBe("SUCCESSFUL");
+        expect((await enqueued.refresh()).attempts).toBe(3);
+      } finally {
+        vi.useRealTimers();
+      }
     });
 
     it("puts back a task whose worker stopped renewing its lease, and records the lost attempt", async () => {

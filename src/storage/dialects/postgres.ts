@@ -2,6 +2,7 @@ import type { Dialect, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
 import { migration0001 } from "../migrations/0001_create_task_table.ts";
+import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
 import { migration0002, NOTIFY_CHANNEL } from "../migrations/0002_notify_on_insert.ts";
 
 interface PgConnection {
@@ -149,5 +150,6 @@ export const postgresDialect: Dialect = {
   migrationStatements: {
     [migration0001.name]: migration0001.postgres,
     [migration0002.name]: migration0002.postgres,
+    [migration0003.name]: migration0003.postgres,
   },
 };

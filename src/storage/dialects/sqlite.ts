@@ -2,6 +2,7 @@ import type { Dialect, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
 import { migration0001 } from "../migrations/0001_create_task_table.ts";
+import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
 import { migration0002 } from "../migrations/0002_notify_on_insert.ts";
 
 /**
@@ -61,5 +62,6 @@ export const sqliteDialect: Dialect = {
   migrationStatements: {
     [migration0001.name]: migration0001.sqlite,
     [migration0002.name]: migration0002.sqlite,
+    [migration0003.name]: migration0003.sqlite,
   },
 };
