@@ -59,7 +59,7 @@ export class Runtime {
   }
 
   storage(): SqlStorage {
-    this.#storage ??= createStorage(this.database);
+    this.#storage ??= createStorage(this.database, this.logger);
     return this.#storage;
   }
 
@@ -86,7 +86,7 @@ export class Runtime {
   backend(name = "default"): Backend {
     const existing = this.#backends.get(name);
     if (existing) return existing;
-    const config = this.backendConfigs[name];
+    const config = Object.hasOwn(this.backendConfigs, name) ? this.backendConfigs[name] : undefined;
     if (!config) throw new UnknownBackendError(name, Object.keys(this.backendConfigs));
     const factory = typeof config.backend === "function" ? config.backend : backendFactories.get(config.backend);
     if (!factory) {

@@ -34,7 +34,8 @@ export type RequestAuthOutcome =
  * get_auth_handler). The HTTP layer asks every configured backend that has one.
  */
 export interface RequestAuthenticator {
-  authenticateRequest(request: import("node:http").IncomingMessage): Promise<RequestAuthOutcome>;
+  /** null: this backend checks nothing here, so the HTTP layer's own options (token, authorize) decide. */
+  authenticateRequest(request: import("node:http").IncomingMessage): Promise<RequestAuthOutcome | null>;
 }
 
 /**

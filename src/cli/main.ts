@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { DatabaseTaskError } from "../errors.ts";
+import { registerEmulatorCommand } from "./emulator.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerPurgeCommand } from "./purge.ts";
+import { registerServeCommand } from "./serve.ts";
 import { registerStatusCommand } from "./status.ts";
 import { registerWorkerCommand } from "./worker.ts";
 import { UsageError } from "./usage-error.ts";
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerPurgeCommand(program);
   registerStatusCommand(program);
+  registerEmulatorCommand(program);
+  registerServeCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

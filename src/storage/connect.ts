@@ -1,5 +1,6 @@
 import knexFactory, { type Knex } from "knex";
 import { ConfigError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import type { Dialect } from "./dialects/dialect.ts";
 import { mysqlDialect } from "./dialects/mysql.ts";
 import { postgresDialect } from "./dialects/postgres.ts";
@@ -94,13 +95,20 @@ function withDialectDefaults(config: Knex.Config, dialect: Dialect): Knex.Config
   return config;
 }
 
-export function createStorage(database: DatabaseConfig): SqlStorage {
+/** Knex's own messages (pool retries and the like) go to our logger at debug level: we report failures ourselves. */
+function knexLog(logger?: Logger): Knex.Config["log"] {
+  if (!logger) return undefined;
+  const forward = (message: unknown) => logger.debug(`knex: ${typeof message === "string" ? message : String(message)}`);
+  return { warn: forward, error: forward, deprecate: forward, debug: forward };
+}
+
+export function createStorage(database: DatabaseConfig, logger?: Logger): SqlStorage {
   if (isKnexInstance(database)) {
     return new SqlStorage(database, dialectFor(database.client.config?.client ?? database.client.dialect), { ownsKnex: false });
   }
   const config = typeof database === "string" ? knexConfigFromUrl(database) : database;
   const dialect = dialectFor(config.client);
-  return new SqlStorage(knexFactory(withDialectDefaults(config, dialect)), dialect, { ownsKnex: true });
+  return new SqlStorage(knexFactory({ log: knexLog(logger), ...withDialectDefaults(config, dialect) }), dialect, { ownsKnex: true });
 }
 
 /**

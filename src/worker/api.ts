@@ -69,7 +69,14 @@ export async function runTaskById(id: string, options: { allowRetry?: boolean; w
   });
   if (claimed === "missing") throw new TaskResultDoesNotExistError(id);
   if (claimed === "not-runnable") return null;
-  const backend = runtime.databaseBackend(claimed.backend);
+  let backend;
+  try {
+    backend = runtime.databaseBackend(claimed.backend);
+  } catch (error) {
+    // Its backend is not configured here: give the task back rather than leave it RUNNING until its lease expires.
+    await storage.taskRelease([{ id: claimed.id, attempt: claimed.attempts }]);
+    throw error;
+  }
   return runClaimedTask(runtime.runContext(backend), claimed);
 }
 

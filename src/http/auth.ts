@@ -1,0 +1,126 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Request } from "express";
+import type { RequestAuthenticator, RequestAuthOutcome } from "../backends/backend.ts";
+import type { Runtime } from "../runtime.ts";
+import { HttpError } from "./respond.ts";
+
+/** The endpoints, as named to an `authorize` hook. */
+export type EndpointName = "run" | "run-one" | "status" | "execute" | "purge";
+
+/** Your own check: resolve to true to let the request through, false to answer 403. */
+export type AuthorizeHook = (req: Request, info: { endpoint: EndpointName }) => boolean | Promise<boolean>;
+
+export interface AuthOptions {
+  /** Called for every request (after `bearerToken`, when both are set); false answers 403. */
+  authorize?: AuthorizeHook;
+  /** Requires `Authorization: Bearer <token>`: missing 401, wrong 403. */
+  bearerToken?: string;
+  /** Accepts requests without any check when nothing else is configured (refused in production otherwise). */
+  allowUnauthenticated?: boolean;
+}
+
+/** Decides whether one request may use one endpoint; resolves quietly or throws an HttpError. */
+export type Gate = (req: Request, endpoint: EndpointName, runtime: Runtime) => Promise<void>;
+
+/** The endpoints a backend's request check guards (django-database-task's get_auth_handler). */
+const BACKEND_GUARDED: ReadonlySet<EndpointName> = new Set(["execute", "purge"]);
+
+const digest = (text: string) => createHash("sha256").update(text, "utf8").digest();
+
+/** Checks the bearer token in constant time (comparing digests, so lengths leak nothing either). */
+export function bearerCheck(expected: string): (req: Request) => void {
+  const expectedDigest = digest(expected);
+  return (req) => {
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? "");
+    if (!match) throw new HttpError(401, "Missing or invalid Authorization header", { "WWW-Authenticate": 'Bearer realm="database-task"' });
+    if (!timingSafeEqual(digest(match[1]), expectedDigest)) throw new HttpError(403, "Forbidden");
+  };
+}
+
+function isRequestAuthenticator(backend: unknown): backend is RequestAuthenticator {
+  return typeof backend === "object" && backend !== null && typeof (backend as RequestAuthenticator).authenticateRequest === "function";
+}
+
+/**
+ * Asks every configured backend that checks requests (the Cloud Tasks backend
+ * verifying OIDC). Every backend is asked regardless of any `backend_name`
+ * parameter: letting the caller pick which check applies was the model's bypass.
+ * Resolves to null when no backend checks requests, else to the verdict:
+ * the first acceptance, or the first refusal when none accepts.
+ */
+export async function consultBackends(req: Request, runtime: Runtime): Promise<RequestAuthOutcome | null> {
+  let refusal: RequestAuthOutcome | null = null;
+  for (const name of Object.keys(runtime.backendConfigs)) {
+    const backend = runtime.backend(name);
+    if (!isRequestAuthenticator(backend)) continue;
+    const outcome = await backend.authenticateRequest(req);
+    if (outcome === null) continue; // this backend verifies nothing; the router's own options decide
+    if (outcome?.ok === true) return outcome;
+    refusal ??= sanitizeRefusal(outcome);
+  }
+  return refusal;
+}
+
+function sanitizeRefusal(outcome: unknown): RequestAuthOutcome {
+  const { status, error } = (outcome ?? {}) as { status?: unknown; error?: unknown };
+  return {
+    ok: false,
+    status: status === 401 ? 401 : 403,
+    error: typeof error === "string" && error ? error : "Forbidden",
+  };
+}
+
+function refuse(outcome: Extract<RequestAuthOutcome, { ok: false }>): never {
+  throw new HttpError(outcome.status, outcome.error, outcome.status === 401 ? { "WWW-Authenticate": 'Bearer realm="database-task"' } : {});
+}
+
+/** The gate of the views exported on their own: only the backends' checks (you wrap the views with yours). */
+export const backendOnlyGate: Gate = async (req, endpoint, runtime) => {
+  if (!BACKEND_GUARDED.has(endpoint)) return;
+  const verdict = await consultBackends(req, runtime);
+  if (verdict && !verdict.ok) refuse(verdict);
+};
+
+/**
+ * The router's gate. On execute and purge a backend's check, when there is
+ * one, is what decides: Cloud Tasks sends an OIDC token, never your bearer
+ * token. Everywhere else (and there when no backend checks) your options decide.
+ */
+export function routerGate(options: AuthOptions): Gate {
+  const bearer = options.bearerToken !== undefined ? bearerCheck(options.bearerToken) : null;
+  const authorize = options.authorize ?? null;
+  return async (req, endpoint, runtime) => {
+    if (BACKEND_GUARDED.has(endpoint)) {
+      const verdict = await consultBackends(req, runtime);
+      if (verdict) {
+        if (!verdict.ok) refuse(verdict);
+        return;
+      }
+    }
+    bearer?.(req);
+    if (authorize && !(await authorize(req, { endpoint }))) throw new HttpError(403, "Forbidden");
+  };
+}
+
+/** Names what to configure; thrown in production when the endpoints would be open to anyone. */
+export const UNPROTECTED_MESSAGE =
+  "The task endpoints have no authorization configured, and NODE_ENV is \"production\". " +
+  "Pass { bearerToken } and/or { authorize } to taskRouter()/createApp() " +
+  "(database-task serve and handler/: set DATABASE_TASK_API_TOKEN), or { allowUnauthenticated: true } " +
+  "(DATABASE_TASK_ALLOW_UNAUTHENTICATED=true) if something in front already authenticates callers (Cloud Run IAM, IAP).";
+
+export function validateAuthOptions(options: AuthOptions): void {
+  if (options.bearerToken !== undefined && (typeof options.bearerToken !== "string" || options.bearerToken.trim() === "")) {
+    throw new TypeError("bearerToken must be a non-empty string (an empty token would let anyone in).");
+  }
+  if (options.bearerToken !== undefined && /\s/.test(options.bearerToken)) {
+    throw new TypeError("bearerToken must not contain whitespace (an Authorization header could never carry it).");
+  }
+  if (options.authorize !== undefined && typeof options.authorize !== "function") {
+    throw new TypeError("authorize must be a function (req, { endpoint }) => boolean | Promise<boolean>.");
+  }
+}
+
+export function isUnprotected(options: AuthOptions): boolean {
+  return options.bearerToken === undefined && options.authorize === undefined && options.allowUnauthenticated !== true;
+}

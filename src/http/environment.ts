@@ -1,0 +1,20 @@
+import { loadConfig } from "../runtime.ts";
+import { startServer, type RunningServer, type ServerOptions } from "./server.ts";
+import { authFromEnvironment, ENV, portFromEnvironment } from "./settings.ts";
+
+/**
+ * What handler/ runs: the config file (DATABASE_TASK_CONFIG, else
+ * database-task.config.* in the working directory) with its task modules,
+ * then the server on PORT (default 8080) on every interface.
+ */
+export async function serveFromEnvironment(overrides: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
+  const port = portFromEnvironment(env);
+  const auth = authFromEnvironment(env);
+  const runtime = await loadConfig({ configPath: env[ENV.config] || null, importTasks: true });
+  try {
+    return await startServer({ port, host: "0.0.0.0", ...auth, ...overrides });
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}

@@ -1,0 +1,4 @@
+import { databaseAvailable } from "../helpers/databases.ts";
+import { describeEndpoints } from "./endpoints.ts";
+
+describeEndpoints("sqlite", await databaseAvailable("sqlite"));
