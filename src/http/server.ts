@@ -70,6 +70,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     });
   });
   const address = server.address() as AddressInfo;
+  const stopSweeps = await startDispatchSweeps(logger);
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
   let resolveClosed!: () => void;
@@ -93,6 +94,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       }
       server.closeAllConnections();
       await serverClosed;
+      stopSweeps();
       resolveClosed();
     })();
     return stopping;
@@ -126,4 +128,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
 
   return { server, url: `http://${host}:${address.port}`, port: address.port, stop, closed };
+}
+
+interface DispatchSweeper {
+  startDispatchSweep(): () => void;
+}
+
+/**
+ * Backends that deliver through Cloud Tasks re-dispatch, from the server
+ * process, tasks whose Cloud Task was never created. Creating every backend
+ * here also surfaces a bad backend configuration at start, not at the first request.
+ */
+async function startDispatchSweeps(logger: Logger): Promise<() => void> {
+  const runtime = await getRuntime();
+  const stops: Array<() => void> = [];
+  for (const name of Object.keys(runtime.backendConfigs)) {
+    const backend = runtime.backend(name) as unknown as Partial<DispatchSweeper>;
+    if (typeof backend.startDispatchSweep === "function") {
+      stops.push(backend.startDispatchSweep());
+      logger.debug("Dispatch sweep started", { backend: name });
+    }
+  }
+  return () => stops.forEach((stop) => stop());
 }
