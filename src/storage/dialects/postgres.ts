@@ -11,6 +11,15 @@ interface PgConnection {
   query(sql: string): Promise<unknown>;
 }
 
+/** The columns a new attempt sets, shared by both claims; bindings: now, now, workerId, lockedUntil. */
+const START_ATTEMPT = `status = 'RUNNING',
+              started_at = COALESCE(started_at, ?),
+              last_attempted_at = ?,
+              attempts = attempts + 1,
+              worker_ids = worker_ids || jsonb_build_array(?::text),
+              finished_at = NULL,
+              locked_until = ?`;
+
 /**
  * PostgreSQL: one UPDATE over a SKIP LOCKED subselect claims a whole batch in
  * a single round trip, served by the partial index over READY rows.
@@ -27,13 +36,7 @@ export const postgresDialect: Dialect = {
     const bindings = [now, now, workerId, lockedUntil, backendName, now, ...(queueName ? [queueName] : []), limit];
     const result = await knex.raw(
       `UPDATE ${TASK_TABLE} AS t
-          SET status = 'RUNNING',
-              started_at = COALESCE(t.started_at, ?),
-              last_attempted_at = ?,
-              attempts = t.attempts + 1,
-              worker_ids = t.worker_ids || jsonb_build_array(?::text),
-              finished_at = NULL,
-              locked_until = ?
+          SET ${START_ATTEMPT}
          FROM (SELECT id FROM ${TASK_TABLE}
                 WHERE status = 'READY' AND backend_name = ? AND available_at <= ? ${queueFilter}
                 ORDER BY ${CLAIM_ORDER}
@@ -49,13 +52,7 @@ export const postgresDialect: Dialect = {
   async claimById(knex, { id, statuses, workerId, now, lockedUntil }) {
     const result = await knex.raw(
       `UPDATE ${TASK_TABLE}
-          SET status = 'RUNNING',
-              started_at = COALESCE(started_at, ?),
-              last_attempted_at = ?,
-              attempts = attempts + 1,
-              worker_ids = worker_ids || jsonb_build_array(?::text),
-              finished_at = NULL,
-              locked_until = ?
+          SET ${START_ATTEMPT}
         WHERE id = ? AND status IN (${statuses.map(() => "?").join(", ")})
         RETURNING *`,
       [now, now, workerId, lockedUntil, id, ...statuses],

@@ -5,6 +5,15 @@ import { migration0001 } from "../migrations/0001_create_task_table.ts";
 import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
 import { migration0002 } from "../migrations/0002_notify_on_insert.ts";
 
+/** The columns a new attempt sets, shared by both claims; bindings: now, now, workerId, lockedUntil. */
+const START_ATTEMPT = `status = 'RUNNING',
+              started_at = COALESCE(started_at, ?),
+              last_attempted_at = ?,
+              attempts = attempts + 1,
+              worker_ids = json_insert(worker_ids, '$[#]', ?),
+              finished_at = NULL,
+              locked_until = ?`;
+
 /**
  * SQLite has no row locks, but one UPDATE ... WHERE id IN (SELECT ... LIMIT n)
  * RETURNING is a single write transaction: SQLite lets one writer at a time
@@ -23,13 +32,7 @@ export const sqliteDialect: Dialect = {
     const t = now.getTime();
     return (await knex.raw(
       `UPDATE ${TASK_TABLE}
-          SET status = 'RUNNING',
-              started_at = COALESCE(started_at, ?),
-              last_attempted_at = ?,
-              attempts = attempts + 1,
-              worker_ids = json_insert(worker_ids, '$[#]', ?),
-              finished_at = NULL,
-              locked_until = ?
+          SET ${START_ATTEMPT}
         WHERE id IN (SELECT id FROM ${TASK_TABLE}
                       WHERE status = 'READY' AND backend_name = ? AND available_at <= ? ${queueFilter}
                       ORDER BY ${CLAIM_ORDER}
@@ -43,13 +46,7 @@ export const sqliteDialect: Dialect = {
     const t = now.getTime();
     const rows = (await knex.raw(
       `UPDATE ${TASK_TABLE}
-          SET status = 'RUNNING',
-              started_at = COALESCE(started_at, ?),
-              last_attempted_at = ?,
-              attempts = attempts + 1,
-              worker_ids = json_insert(worker_ids, '$[#]', ?),
-              finished_at = NULL,
-              locked_until = ?
+          SET ${START_ATTEMPT}
         WHERE id = ? AND status IN (${statuses.map(() => "?").join(", ")})
         RETURNING *`,
       [t, t, workerId, lockedUntil.getTime(), id, ...statuses],
