@@ -1,5 +1,6 @@
 import { loadConfig } from "../runtime.ts";
 import { startServer, type RunningServer, type ServerOptions } from "./server.ts";
+import { adminExtension, adminOptionsFromEnvironment } from "./admin-mount.ts";
 import { authFromEnvironment, ENV, portFromEnvironment } from "./settings.ts";
 
 /**
@@ -10,9 +11,10 @@ import { authFromEnvironment, ENV, portFromEnvironment } from "./settings.ts";
 export async function serveFromEnvironment(overrides: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
   const port = portFromEnvironment(env);
   const auth = authFromEnvironment(env);
+  const admin = adminOptionsFromEnvironment(env);
   const runtime = await loadConfig({ configPath: env[ENV.config] || null, importTasks: true });
   try {
-    return await startServer({ port, host: "0.0.0.0", ...auth, ...overrides });
+    return await startServer({ port, host: "0.0.0.0", ...auth, extend: await adminExtension(admin), ...overrides });
   } catch (error) {
     await runtime.close();
     throw error;
