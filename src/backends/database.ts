@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { TaskResultDoesNotExistError } from "../errors.ts";
+import { errorMessage, StorageError, TaskResultDoesNotExistError } from "../errors.ts";
 import { events } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { Storage, NewTask } from "../storage/storage.ts";
@@ -46,7 +46,15 @@ export class DatabaseBackend implements Backend {
       enqueuedAt,
       maxAttempts: request.maxAttempts,
     }));
-    await this.storage.taskInsertMany(rows, request.transaction);
+    try {
+      await this.storage.taskInsertMany(rows, request.transaction);
+    } catch (error) {
+      // One statement (or one transaction for a large batch): a failed enqueue stored nothing.
+      throw new StorageError(
+        `Could not enqueue ${rows.length === 1 ? "the task" : `${rows.length} tasks`} "${request.taskName}": ${errorMessage(error)}. Nothing was stored.`,
+        { cause: error },
+      );
+    }
     const results = rows.map((row) => new TaskResult(this.toData(row), this));
     const committed = request.transaction ? request.transaction.executionPromise : Promise.resolve();
     committed.then(

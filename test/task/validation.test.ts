@@ -173,3 +173,17 @@ describe("configuration", () => {
     expect(() => validateConfig({ tasks: "./tasks.ts" }, "test")).toThrow("tasks must be an array of module paths");
   });
 });
+
+describe("enqueue when the database is unreachable", () => {
+  it("rejects with a StorageError that says nothing was stored", async () => {
+    const { StorageError } = await import("../../src/index.ts");
+    configure({ database: "postgres://nobody@127.0.0.1:1/none", logger: { debug() {}, info() {}, warn() {}, error() {} } });
+    try {
+      const error = await typed.enqueue(1, "x").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).toMatch(/^Could not enqueue the task "validationTyped": .*ECONNREFUSED.*\. Nothing was stored\.$/);
+    } finally {
+      configure({ backends: { default: { backend: "dummy" } } });
+    }
+  });
+});
