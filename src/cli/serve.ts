@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
+import { ADMIN_ENV, adminOptionsFromEnvironment } from "../http/admin-mount.ts";
 import { authFromEnvironment, ENV, portFromEnvironment } from "../http/settings.ts";
 import { loadConfig } from "../runtime.ts";
 import { out, type GlobalOptions } from "./io.ts";
@@ -11,6 +12,7 @@ interface ServeCommandOptions {
   host: string;
   gracePeriod?: number;
   allowUnauthenticated?: boolean;
+  adminDev?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -21,17 +23,22 @@ export function registerServeCommand(program: Command): void {
     .option("--host <host>", "interface to listen on", "0.0.0.0")
     .option("--grace-period <seconds>", "how long in-flight requests may finish after SIGTERM (default: 10)", positiveSeconds)
     .option("--allow-unauthenticated", `accept requests without a token (also ${ENV.allowUnauthenticated}=true)`)
+    .option("--admin-dev", "mount the admin UI at /admin/ without credentials, for loopback clients only (refused in production)")
     .addHelpText(
       "after",
       `\nEnvironment: ${ENV.token} requires "Authorization: Bearer <token>" on the endpoints;\n` +
-        `${ENV.port} sets the port. Stops on SIGTERM/SIGINT after in-flight requests finish (exit 0).\n`,
+        `${ENV.port} sets the port. Stops on SIGTERM/SIGINT after in-flight requests finish (exit 0).\n` +
+        `The admin UI is mounted at /admin/ with ${ADMIN_ENV.password} (HTTP Basic, user ${ADMIN_ENV.user}, default "admin")\n` +
+        `or ${ADMIN_ENV.token} (bearer); ${ADMIN_ENV.secret} keeps its CSRF tokens valid across instances.\n`,
     )
     .action(async (options: ServeCommandOptions, command: Command) => {
       let port: number;
       let auth;
+      let admin;
       try {
         port = options.port ?? portFromEnvironment();
         auth = authFromEnvironment();
+        admin = adminOptionsFromEnvironment(process.env, { insecureDevelopmentMode: options.adminDev });
       } catch (error) {
         if (error instanceof ConfigError) throw new UsageError(error.message);
         throw error;
@@ -42,7 +49,9 @@ export function registerServeCommand(program: Command): void {
       try {
         // Loaded here so the other commands never pay for Express.
         const { startServer } = await import("../http/server.ts");
+        const { adminExtension } = await import("../http/admin-mount.ts");
         running = await startServer({
+          extend: await adminExtension(admin),
           port,
           host: options.host,
           gracePeriodMs: options.gracePeriod === undefined ? undefined : options.gracePeriod * 1000,
