@@ -53,6 +53,33 @@ export class StorageError extends DatabaseTaskError {
   }
 }
 
+/**
+ * Enqueue failed at the database. The rows go in one statement (or one
+ * transaction), so they were stored completely or not at all; when the
+ * connection broke mid-statement the caller cannot know which, so the ids are
+ * given to look them up before enqueueing again.
+ */
+export class EnqueueError extends StorageError {
+  readonly taskIds: string[];
+  constructor(taskName: string, taskIds: string[], cause: unknown) {
+    const what = taskIds.length === 1 ? "the task" : `the ${taskIds.length} tasks`;
+    super(
+      `Could not enqueue "${taskName}": ${errorMessage(cause)}. The database stored either all or none of ${what}; ` +
+        `if the connection was lost they may have been committed: look their ids up (error.taskIds, getResult) before enqueueing again.`,
+      { cause },
+    );
+    this.taskIds = taskIds;
+  }
+}
+
+/**
+ * The message to show for an error. Knex prefixes driver errors with the SQL
+ * statement ("insert into ... - connection lost"); only the driver's part is
+ * kept, so no statement (nor, where a driver inlines them, task arguments)
+ * reaches logs or callers.
+ */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const driverPart = /^\s*(?:insert|select|update|delete|with|alter|create|drop)\b[\s\S]*? - ([\s\S]+)$/i.exec(message);
+  return driverPart ? driverPart[1] : message;
 }

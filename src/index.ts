@@ -32,5 +32,6 @@ export {
   ConfigError,
   UnknownBackendError,
   StorageError,
+  EnqueueError,
 } from "./errors.ts";
 export type { Logger } from "./log.ts";

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { errorMessage, StorageError, TaskResultDoesNotExistError } from "../errors.ts";
+import { EnqueueError, TaskResultDoesNotExistError } from "../errors.ts";
 import { events } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { Storage, NewTask } from "../storage/storage.ts";
@@ -49,11 +49,7 @@ export class DatabaseBackend implements Backend {
     try {
       await this.storage.taskInsertMany(rows, request.transaction);
     } catch (error) {
-      // One statement (or one transaction for a large batch): a failed enqueue stored nothing.
-      throw new StorageError(
-        `Could not enqueue ${rows.length === 1 ? "the task" : `${rows.length} tasks`} "${request.taskName}": ${errorMessage(error)}. Nothing was stored.`,
-        { cause: error },
-      );
+      throw new EnqueueError(request.taskName, rows.map((row) => row.id), error);
     }
     const results = rows.map((row) => new TaskResult(this.toData(row), this));
     const committed = request.transaction ? request.transaction.executionPromise : Promise.resolve();

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { DatabaseTaskError } from "../errors.ts";
+import { registerDispatchCommand } from "./dispatch.ts";
 import { registerEmulatorCommand } from "./emulator.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerPurgeCommand } from "./purge.ts";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerEmulatorCommand(program);
   registerServeCommand(program);
+  registerDispatchCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

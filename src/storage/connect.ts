@@ -108,7 +108,10 @@ export function createStorage(database: DatabaseConfig, logger?: Logger): SqlSto
   }
   const config = typeof database === "string" ? knexConfigFromUrl(database) : database;
   const dialect = dialectFor(config.client);
-  return new SqlStorage(knexFactory({ log: knexLog(logger), ...withDialectDefaults(config, dialect) }), dialect, { ownsKnex: true });
+  // compileSqlOnError off: knex would otherwise put the statement, task arguments inlined, into error messages and logs.
+  return new SqlStorage(knexFactory({ log: knexLog(logger), compileSqlOnError: false, ...withDialectDefaults(config, dialect) }), dialect, {
+    ownsKnex: true,
+  });
 }
 
 /**

@@ -91,7 +91,8 @@ export async function recoverExpiredTasks(storage: Storage, logger: Logger, now 
       returnValue: null,
       errors: [...task.errors, lost],
       finishedAt: giveUp ? now : null,
-      availableAt: giveUp ? null : now,
+      // Unchanged available_at: the task keeps its place in the queue instead of going to the back.
+      availableAt: null,
       leaseExpiredBefore: now,
     });
     if (written) {

@@ -42,6 +42,8 @@ export interface WorkerSummary {
 }
 
 const MAX_OUTAGE_BACKOFF_MS = 30_000;
+/** Node runs a longer timer after 1 ms (TimeoutOverflowWarning): a huge interval or grace period would mean none at all. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Claims due tasks in batches (one statement per batch), runs up to
@@ -77,7 +79,7 @@ export class Worker {
       this.#graceTimer ??= setTimeout(() => {
         this.#graceExpired = true;
         this.#graceOver?.();
-      }, options.graceMs);
+      }, Math.min(options.graceMs, MAX_TIMER_MS));
       this.#graceTimer.unref?.();
     }
     this.wake();
@@ -245,7 +247,7 @@ export class Worker {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
       function done() {
         clearTimeout(timer);
         resolve();

@@ -181,9 +181,23 @@ describe("enqueue when the database is unreachable", () => {
     try {
       const error = await typed.enqueue(1, "x").catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
-      expect((error as Error).message).toMatch(/^Could not enqueue the task "validationTyped": .*ECONNREFUSED.*\. Nothing was stored\.$/);
+      expect((error as Error).message).toMatch(/^Could not enqueue "validationTyped": .*ECONNREFUSED.*\. The database stored either all or none of the task;/);
+      expect((error as { taskIds: string[] }).taskIds).toHaveLength(1);
     } finally {
       configure({ backends: { default: { backend: "dummy" } } });
     }
+  });
+});
+
+describe("error messages", () => {
+  it("keep the driver's message and drop the SQL statement knex puts in front of it", async () => {
+    const { errorMessage } = await import("../../src/errors.ts");
+    expect(errorMessage(new Error("insert into `database_task` (`args`) values (?) - Connection lost: The server closed the connection."))).toBe(
+      "Connection lost: The server closed the connection.",
+    );
+    expect(errorMessage(new Error('select * from "database_task" where "id" = $1 - relation "database_task" does not exist'))).toBe(
+      'relation "database_task" does not exist',
+    );
+    expect(errorMessage(new Error("connect ECONNREFUSED 127.0.0.1:5432"))).toBe("connect ECONNREFUSED 127.0.0.1:5432");
   });
 });
