@@ -9,13 +9,12 @@
  * what clients see when the server restarts.
  */
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { close, configure, getRuntime } from "../../src/index.ts";
+import { describe, expect, it } from "vitest";
+import { configure, getRuntime } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
 import { logRun } from "../fixtures/tasks.ts";
-import { createTestDatabase, databaseAvailable, type TestDatabase, type TestDialect } from "../helpers/databases.ts";
-import { makeProject } from "../helpers/project.ts";
-import { cutConnections, looping, lostWorker, quiet, readRuns, report, sleep, startWorker, statusCounts, stopAll, taskRows, waitFor, type WorkerProcess } from "./helpers.ts";
+import { databaseAvailable, type TestDialect } from "../helpers/databases.ts";
+import { cutConnections, looping, lostWorker, quiet, readRuns, report, sleep, startWorker, statusCounts, taskRows, waitFor, type WorkerProcess, useChaosDatabase } from "./helpers.ts";
 
 const INITIAL: Record<"postgres" | "mysql", number> = { postgres: 3000, mysql: 1500 };
 const WORKERS = 3;
@@ -28,30 +27,15 @@ const LEASE_SECONDS = 3;
 for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
   const available = await databaseAvailable(dialect);
   describe.skipIf(!available)(`database connections cut mid-drain on ${dialect}`, () => {
-    let db: TestDatabase;
-    let project: { dir: string; remove(): void };
-
-    beforeAll(async () => {
-      db = await createTestDatabase(dialect);
-      project = makeProject(db.url, `  worker: { leaseSeconds: ${LEASE_SECONDS} },\n`);
-      configure({ database: db.url, logger: quiet });
-      await (await getRuntime()).storage().migrate();
-    });
-
-    afterAll(async () => {
-      await stopAll();
-      await close();
-      await db?.drop();
-      project?.remove();
-    });
+    const setup = useChaosDatabase(dialect, LEASE_SECONDS);
 
     it(`${CUTS} cuts: workers ride them out, the drain completes, enqueues are all or nothing`, async () => {
       let knex = (await getRuntime()).storage().knex;
-      const log = path.join(project.dir, "runs.log");
+      const log = path.join(setup.project.dir, "runs.log");
       await logRun.enqueueMany(Array.from({ length: INITIAL[dialect] }, () => [5] as [number]));
 
       const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
-        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2"], { cwd: project.dir, env: { RUN_LOG: log } }),
+        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2"], { cwd: setup.project.dir, env: { RUN_LOG: log } }),
       );
       await Promise.all(workers.map((w) => w.id));
       const started = Date.now();
@@ -77,7 +61,7 @@ for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
       const cuts: number[] = [];
       for (let i = 0; i < CUTS; i++) {
         await sleep(CUT_EVERY_MS);
-        cuts.push(await cutConnections(db));
+        cuts.push(await cutConnections(setup.db));
       }
       await sleep(1000);
       enqueuing = false;
@@ -100,7 +84,7 @@ for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
       expect(finals.map((r) => r.code)).toEqual(workers.map(() => 0));
 
       // Fresh connections for the checks: the pool's idle ones may have been cut.
-      configure({ database: db.url, logger: quiet });
+      configure({ database: setup.db.url, logger: quiet });
       knex = (await getRuntime()).storage().knex;
 
       // Every task SUCCESSFUL, every one ran; more than once only where the record shows a lost attempt.

@@ -8,13 +8,12 @@
  * errors as WorkerLost, naming that worker.
  */
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { close, configure, getRuntime } from "../../src/index.ts";
+import { describe, expect, it } from "vitest";
+import { getRuntime } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
 import { logRun } from "../fixtures/tasks.ts";
-import { createTestDatabase, databaseAvailable, type TestDatabase, type TestDialect } from "../helpers/databases.ts";
-import { makeProject } from "../helpers/project.ts";
-import { looping, lostWorker, quiet, readRuns, report, sleep, startWorker, statusCounts, stopAll, taskRows, type WorkerProcess } from "./helpers.ts";
+import { databaseAvailable, type TestDialect } from "../helpers/databases.ts";
+import { looping, lostWorker, readRuns, report, sleep, startWorker, statusCounts, taskRows, type WorkerProcess, useChaosDatabase } from "./helpers.ts";
 
 /**
  * Tasks per database (the environment variables override them, e.g. for a longer run).
@@ -35,34 +34,19 @@ const DRAIN_TIMEOUT_MS = 150_000;
 for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
   const available = await databaseAvailable(dialect);
   describe.skipIf(!available)(`crash: workers SIGKILLed every second on ${dialect}`, () => {
-    let db: TestDatabase;
-    let project: { dir: string; remove(): void };
-
-    beforeAll(async () => {
-      db = await createTestDatabase(dialect);
-      project = makeProject(db.url, `  worker: { leaseSeconds: ${LEASE_SECONDS} },\n`);
-      configure({ database: db.url, logger: quiet });
-      await (await getRuntime()).storage().migrate();
-    });
-
-    afterAll(async () => {
-      await stopAll();
-      await close();
-      await db?.drop();
-      project?.remove();
-    });
+    const setup = useChaosDatabase(dialect, LEASE_SECONDS);
 
     it(`drains ${TASKS[dialect]} tasks; extra runs only where a killed worker ran them, none lost`, async () => {
       const total = TASKS[dialect];
       const knex = (await getRuntime()).storage().knex;
-      const log = path.join(project.dir, "runs.log");
+      const log = path.join(setup.project.dir, "runs.log");
       for (let i = 0; i < total; i += 5000) {
         await logRun.enqueueMany(Array.from({ length: Math.min(5000, total - i) }, () => [TASK_MS] as [number]));
       }
 
       const spawn = () =>
         startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2"], {
-          cwd: project.dir,
+          cwd: setup.project.dir,
           env: { RUN_LOG: log, DATABASE_TASK_LOG_LEVEL: "warn" },
         });
       const slots: WorkerProcess[] = Array.from({ length: WORKERS }, spawn);

@@ -5,8 +5,11 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import knexFactory, { type Knex } from "knex";
+import { afterAll, beforeAll } from "vitest";
+import { close, configure, getRuntime } from "../../src/index.ts";
 import { startCli, type CliResult } from "../helpers/cli.ts";
-import { MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, type TestDatabase } from "../helpers/databases.ts";
+import { createTestDatabase, MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, type TestDatabase, type TestDialect } from "../helpers/databases.ts";
+import { makeProject } from "../helpers/project.ts";
 
 export const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -194,4 +197,33 @@ export async function cutConnections(db: TestDatabase): Promise<number> {
 /** Prints one test's figures on one line, for the lead to quote (docs/reliability.md). */
 export function report(name: string, figures: Record<string, string | number | boolean>): void {
   console.log(`[chaos] ${name}: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+}
+
+/** What a chaos test works in: its own database, a project whose config points at it, this process configured for it. */
+export interface ChaosSetup {
+  db: TestDatabase;
+  project: { dir: string; remove(): void };
+}
+
+/**
+ * Registers the usual beforeAll/afterAll: a fresh database, a project
+ * directory with `worker.leaseSeconds`, the schema, and at the end every worker
+ * process stopped, the connections closed, the database dropped. Read the
+ * returned object's fields inside tests (they are set in beforeAll).
+ */
+export function useChaosDatabase(dialect: TestDialect, leaseSeconds: number): ChaosSetup {
+  const setup = {} as ChaosSetup;
+  beforeAll(async () => {
+    setup.db = await createTestDatabase(dialect);
+    setup.project = makeProject(setup.db.url, `  worker: { leaseSeconds: ${leaseSeconds} },\n`);
+    configure({ database: setup.db.url, logger: quiet });
+    await (await getRuntime()).storage().migrate();
+  });
+  afterAll(async () => {
+    await stopAll();
+    await close();
+    await setup.db?.drop();
+    setup.project?.remove();
+  });
+  return setup;
 }

@@ -5,13 +5,12 @@
  * lease has run out (not before), records the lost attempt, and finishes them.
  */
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { close, configure, getRuntime } from "../../src/index.ts";
+import { describe, expect, it } from "vitest";
+import { getRuntime } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
 import { logRun } from "../fixtures/tasks.ts";
-import { createTestDatabase, databaseAvailable, type TestDatabase } from "../helpers/databases.ts";
-import { makeProject } from "../helpers/project.ts";
-import { looping, lostWorker, quiet, readRuns, report, sleep, startWorker, stopAll, taskRows, waitFor } from "./helpers.ts";
+import { databaseAvailable } from "../helpers/databases.ts";
+import { looping, lostWorker, readRuns, report, sleep, startWorker, taskRows, waitFor, useChaosDatabase } from "./helpers.ts";
 
 const LEASE_SECONDS = 2;
 const TASK_MS = 4000;
@@ -20,37 +19,22 @@ const TASKS = 3;
 const available = await databaseAvailable("postgres");
 
 describe.skipIf(!available)("lease expiry: a SIGKILLed worker's tasks are taken over after the lease", () => {
-  let db: TestDatabase;
-  let project: { dir: string; remove(): void };
-
-  beforeAll(async () => {
-    db = await createTestDatabase("postgres");
-    project = makeProject(db.url, `  worker: { leaseSeconds: ${LEASE_SECONDS} },\n`);
-    configure({ database: db.url, logger: quiet });
-    await (await getRuntime()).storage().migrate();
-  });
-
-  afterAll(async () => {
-    await stopAll();
-    await close();
-    await db?.drop();
-    project?.remove();
-  });
+  const setup = useChaosDatabase("postgres", LEASE_SECONDS);
 
   it("renews while alive, recovers after the lease once dead, records WorkerLost, ends SUCCESSFUL", async () => {
     const knex = (await getRuntime()).storage().knex;
-    const log = path.join(project.dir, "runs.log");
+    const log = path.join(setup.project.dir, "runs.log");
     const env = { RUN_LOG: log, DATABASE_TASK_LOG_LEVEL: "warn" };
     const args = ["--continuous", "--concurrency", String(TASKS), "--interval", "0.2"];
 
-    const a = startWorker(args, { cwd: project.dir, env });
+    const a = startWorker(args, { cwd: setup.project.dir, env });
     const aId = await a.id;
     const tasks = await logRun.enqueueMany(Array.from({ length: TASKS }, () => [TASK_MS] as [number]));
     const ids = tasks.map((t) => t.id);
     await waitFor("A to start every task", () => ids.every((id) => readRuns(log).get(id)?.length === 1), 15_000, 20);
 
     // B polls from now on; A is alive and renewing, so B must leave its tasks alone past the lease.
-    const b = startWorker(args, { cwd: project.dir, env });
+    const b = startWorker(args, { cwd: setup.project.dir, env });
     const bId = await b.id;
     await sleep(LEASE_SECONDS * 1000 + 500);
     expect([...readRuns(log).values()].flat()).toEqual(ids.map(() => aId));
