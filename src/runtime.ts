@@ -129,7 +129,7 @@ export function configure(config: DatabaseTaskConfig, options: { baseDir?: strin
   const previous = current;
   current = new Runtime(validateConfig(config, "configure()"), options.baseDir ?? process.cwd());
   loading = null;
-  if (previous) void previous.close();
+  if (previous) previous.close().catch((error: unknown) => current?.logger.warn("Closing the previous configuration failed", { error: String(error) }));
   return current;
 }
 
