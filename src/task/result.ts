@@ -84,9 +84,4 @@ export class TaskResult<R = JsonValue> implements Omit<TaskResultData, "returnVa
     Object.assign(this, await this.#source.getResultData(this.id));
     return this;
   }
-
-  toJSON(): TaskResultData {
-    const { ...data } = this as TaskResultData;
-    return data;
-  }
 }
