@@ -1,8 +1,8 @@
-import { v7 as uuidv7 } from "uuid";
 import { EnqueueError, TaskResultDoesNotExistError } from "../errors.ts";
 import { events } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { Storage, NewTask } from "../storage/storage.ts";
+import { newTaskId } from "../storage/task-id.ts";
 import { TaskResult, type TaskResultData } from "../task/result.ts";
 import type { AnyTask, EnqueueRequest } from "../task/task.ts";
 import { signalEnqueued } from "../worker/wake.ts";
@@ -36,9 +36,7 @@ export class DatabaseBackend implements Backend {
   async enqueue(task: AnyTask, request: EnqueueRequest): Promise<TaskResult[]> {
     const enqueuedAt = new Date();
     const rows: NewTask[] = request.argsList.map((args) => ({
-      // Time-ordered (UUIDv7): new ids land at the right edge of the primary-key index instead of on
-      // random pages, so enqueue and the claim/finish updates stay in cache however large the history.
-      id: uuidv7(),
+      id: newTaskId(enqueuedAt.getTime()),
       taskName: request.taskName,
       queueName: request.queueName,
       backendName: this.name,

@@ -201,3 +201,17 @@ describe("error messages", () => {
     expect(errorMessage(new Error("connect ECONNREFUSED 127.0.0.1:5432"))).toBe("connect ECONNREFUSED 127.0.0.1:5432");
   });
 });
+
+describe("task ids", () => {
+  it("are RFC 9562 version 7 UUIDs that sort by creation time", async () => {
+    const { newTaskId } = await import("../../src/storage/task-id.ts");
+    const earlier = newTaskId(Date.UTC(2030, 0, 1));
+    const later = newTaskId(Date.UTC(2030, 0, 1) + 1);
+    for (const id of [earlier, later, newTaskId()]) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+    expect(earlier < later).toBe(true);
+    expect(parseInt(earlier.replace("-", "").slice(0, 12), 16)).toBe(Date.UTC(2030, 0, 1));
+    expect(new Set(Array.from({ length: 1000 }, () => newTaskId(0))).size).toBe(1000);
+  });
+});
