@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { DatabaseTaskError } from "../errors.ts";
 import { registerDispatchCommand } from "./dispatch.ts";
@@ -13,9 +14,15 @@ import { UsageError } from "./usage-error.ts";
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
+function packageVersion(): string {
+  // package.json sits two levels up from both src/cli/ and dist/cli/.
+  return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command("database-task")
     .description("A task queue that keeps its tasks in your SQL database.")
+    .version(packageVersion(), "-V, --version", "print the version and exit")
     .option("-c, --config <path>", "config file (default: database-task.config.{ts,mts,js,mjs} in the working directory)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();

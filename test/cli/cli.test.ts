@@ -43,6 +43,9 @@ describe("database-task CLI", () => {
     }
     const none = await cli();
     expect(none.code).toBe(2);
+    const version = await cli("--version");
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
   it("migrate again has nothing to do", async () => {
