@@ -28,7 +28,7 @@ console.log("$ database-task worker --config examples/database-task.config.ts");
 const worker = spawnSync(process.execPath, [path.join(here, "../src/cli/main.ts"), "--config", configPath, "worker"], {
   stdio: "inherit",
 });
-console.log(`(worker exit status ${worker.status}: 1 because one task failed)\n`);
+console.log(`(worker exit status ${worker.status}${worker.status === 1 ? ": a task failed, as chargeCard(-5) is meant to" : ""})\n`);
 
 console.log("Results:");
 for (const result of enqueued) {
