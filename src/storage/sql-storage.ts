@@ -1,5 +1,4 @@
 import type { Knex } from "knex";
-import { StorageError } from "../errors.ts";
 import type { JsonValue } from "../task/json.ts";
 import type { TaskError, TaskResultData, TaskStatus } from "../task/result.ts";
 import type { Dialect, RawRow } from "./dialects/dialect.ts";
@@ -289,8 +288,4 @@ export class SqlStorage implements Storage {
 
 function byClaimOrder(a: TaskResultData, b: TaskResultData): number {
   return b.priority - a.priority || (a.runAfter ?? a.enqueuedAt).getTime() - (b.runAfter ?? b.enqueuedAt).getTime();
-}
-
-export function wrapStorageError(error: unknown, action: string): StorageError {
-  return new StorageError(`Could not ${action}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }

@@ -30,8 +30,9 @@ export interface Dialect {
   readonly dropLastWorkerId: string;
   /** Rows per INSERT statement (SQLite caps compound statements at 500 terms). */
   readonly insertChunkSize: number;
+  /** The DDL of each migration for this dialect, by migration name (see ../migrations/). */
   readonly migrationStatements: Record<string, { up: string[]; down: string[] }>;
 }
 
-/** Columns written when an attempt starts, shared by every dialect's claim. */
+/** The order tasks are claimed in, shared by every dialect's claim: highest priority, then longest due. */
 export const CLAIM_ORDER = "priority DESC, available_at ASC";
