@@ -128,6 +128,8 @@ export class Worker {
       const slot: Promise<void> = new Promise<void>((resolve) => (returned = resolve)).then(() => {
         running.delete(slot);
         executing.delete(task.id);
+        // Hand the slot to a prefetched task at once: the loop may be waiting on a claim.
+        if (!this.#stopping && buffered.length > 0) start(buffered.shift()!);
         this.wake();
       });
       running.add(slot);
