@@ -22,11 +22,11 @@ import { startServer, type RunningServer } from "../../src/http/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
 import { createTestDatabase, databaseAvailable, type TestDatabase } from "../helpers/databases.ts";
 import { counted, executions } from "./fixtures.ts";
+import { cloudTasksTestConfig, TEST_LOCATION, TEST_PROJECT } from "../helpers/cloudtasks.ts";
 import { quiet, report, sleep, waitFor } from "./helpers.ts";
 
-const PROJECT = "chaos-project";
-const LOCATION = "local1";
-const INVOKER = "invoker@chaos-project.iam.gserviceaccount.com";
+const PROJECT = TEST_PROJECT;
+const LOCATION = TEST_LOCATION;
 const TOTAL = 150;
 /** The emulator stops once this many enqueues have succeeded; it stays down until the burst is over. */
 const STOP_AFTER = 50;
@@ -73,25 +73,15 @@ describe.skipIf(!available)("Cloud Tasks emulator stopped during a burst of enqu
       emulator = await startEmulator({ signingKeyPem });
       const ports = { port: emulator.port, certsPort: Number(new URL(emulator.certsUrl).port) };
       const handlerPort = await freePort();
-      configure({
-        database: db.url,
-        backends: {
-          default: {
-            backend: "cloudtasks",
-            options: {
-              project: PROJECT,
-              location: LOCATION,
-              handlerUrl: `http://127.0.0.1:${handlerPort}/tasks/execute/{task_id}/`,
-              serviceAccountEmail: INVOKER,
-              oidcCertsUrl: emulator.certsUrl,
-              emulatorHost: emulator.grpcAddress,
-              // The handler's sweep: every second in the second round; idle in the first.
-              redispatchAfterSeconds: recovery === "handler sweep" ? 1 : 3600,
-            },
-          },
-        },
-        logger: quiet,
-      });
+      configure(
+        cloudTasksTestConfig({
+          database: db.url,
+          emulator,
+          handlerOrigin: `http://127.0.0.1:${handlerPort}`,
+          // The handler's sweep: every second in the second round; idle in the first.
+          extra: { redispatchAfterSeconds: recovery === "handler sweep" ? 1 : 3600 },
+        }),
+      );
       const storage = (await getRuntime()).storage();
       await storage.migrate();
       await storage.knex(TASK_TABLE).delete();

@@ -10,12 +10,13 @@ import { CloudTasksDatabaseBackend, CloudTasksDispatchError, dispatchPendingTask
 import { startEmulator, type RunningEmulator } from "../../src/cloudtasks/emulator/index.ts";
 import { startServer, type RunningServer } from "../../src/http/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
+import { cloudTasksTestConfig, TEST_INVOKER, TEST_LOCATION, TEST_PROJECT } from "../helpers/cloudtasks.ts";
 import { createTestDatabase, databaseAvailable, type TestDatabase } from "../helpers/databases.ts";
 import { cloudCalls, cloudEcho, cloudFails } from "./fixtures/backend-tasks.ts";
 
-const PROJECT = "demo-project";
-const LOCATION = "local1";
-const INVOKER = "invoker@demo-project.iam.gserviceaccount.com";
+const PROJECT = TEST_PROJECT;
+const LOCATION = TEST_LOCATION;
+const INVOKER = TEST_INVOKER;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 const available = await databaseAvailable("postgres");
@@ -27,24 +28,7 @@ describe.skipIf(!available)("Cloud Tasks backend against the emulator", () => {
   let emulatorPort = 0;
 
   const configureFor = (extra: Record<string, unknown> = {}) =>
-    configure({
-      database: db.url,
-      backends: {
-        default: {
-          backend: "cloudtasks",
-          options: {
-            project: PROJECT,
-            location: LOCATION,
-            handlerUrl: `${server.url}/tasks/execute/{task_id}/`,
-            serviceAccountEmail: INVOKER,
-            oidcCertsUrl: emulator.certsUrl,
-            emulatorHost: emulator.grpcAddress,
-            ...extra,
-          },
-        },
-      },
-      logger: quiet,
-    });
+    configure(cloudTasksTestConfig({ database: db.url, emulator, handlerOrigin: server.url, extra }));
 
   const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000) => {
     const deadline = Date.now() + timeoutMs;
