@@ -116,12 +116,12 @@ export class SqlStorage implements Storage {
 
   async taskClaim(request: ClaimRequest): Promise<TaskResultData[]> {
     const rows = await this.#dialect.claim(this.knex, request);
-    return rows.map((row) => this.decode(row)).sort(byClaimOrder);
+    return rows.map((row) => this.#decodeClaimed(row)).sort(byClaimOrder);
   }
 
   async taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable"> {
     const row = await this.#dialect.claimById(this.knex, request);
-    if (row) return this.decode(row);
+    if (row) return this.#decodeClaimed(row);
     const exists = await this.knex(TASK_TABLE).where({ id: request.id }).first("id");
     return exists ? "not-runnable" : "missing";
   }
@@ -258,6 +258,15 @@ export class SqlStorage implements Storage {
 
   async close(): Promise<void> {
     if (this.#ownsKnex) await this.knex.destroy();
+  }
+
+  /** A row a claim just marked RUNNING; the claim fixed status, finished_at and return_value, so a dialect need not send them back. */
+  #decodeClaimed(row: RawRow): TaskResultData {
+    const task = this.decode(row);
+    task.status = "RUNNING";
+    task.finishedAt = null;
+    task.returnValue = null;
+    return task;
   }
 
   decode(row: RawRow): TaskResultData {

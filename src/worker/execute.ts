@@ -33,40 +33,72 @@ export class TaskTimeoutError extends Error {
 }
 
 /**
+ * The abort side of one attempt. The AbortSignal is made only when the
+ * function asks for it (most never do): one controller per task would be a
+ * measurable share of a no-op task's cost.
+ */
+export class AttemptAbort {
+  #controller: AbortController | null = null;
+  #reason: unknown = undefined;
+  #aborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/**
  * Runs the task's function for one attempt and reports what happened; it
  * never throws. `result` is the task as it stands with this attempt started.
  * A timed-out attempt is reported at once; JavaScript cannot stop the
  * function, so its signal is aborted for it to stop by itself.
  */
-export async function invokeTask(result: TaskResult, task?: AnyTask, signal?: AbortSignal): Promise<Invocation> {
-  const controller = new AbortController();
-  const onOuterAbort = () => controller.abort(signal?.reason);
-  signal?.addEventListener("abort", onOuterAbort, { once: true });
+export async function invokeTask(result: TaskResult, task?: AnyTask, abort: AttemptAbort = new AttemptAbort()): Promise<Invocation> {
   let timer: NodeJS.Timeout | undefined;
   try {
     const definition = task ?? getRegisteredTask(result.taskName);
     if (!definition) throw new TaskNotRegisteredError(result.taskName);
-    const context: TaskContext = { taskResult: result, attempt: result.attempts, signal: controller.signal };
-    const args = definition.takesContext ? [context, ...result.args] : result.args;
-    const run = Promise.resolve().then(() => definition.fn(...args));
-    const value =
-      definition.timeout === null
-        ? await run
-        : await Promise.race([
-            run,
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => {
-                const error = new TaskTimeoutError(definition.name, definition.timeout!);
-                controller.abort(error);
-                reject(error);
-              }, definition.timeout! * 1000);
-            }),
-          ]);
+    const args = definition.takesContext ? [contextFor(result, abort), ...result.args] : result.args;
+    let value: unknown;
+    if (definition.timeout === null) {
+      value = await definition.fn(...args);
+    } else {
+      value = await Promise.race([
+        definition.fn(...args),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const error = new TaskTimeoutError(definition.name, definition.timeout!);
+            abort.abort(error);
+            reject(error);
+          }, definition.timeout! * 1000);
+        }),
+      ]);
+    }
     return { ok: true, value: normalizeJson(value === undefined ? null : value, "return value") };
   } catch (error) {
     return { ok: false, error: toTaskError(error) };
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener("abort", onOuterAbort);
   }
+}
+
+function contextFor(result: TaskResult, abort: AttemptAbort): TaskContext {
+  return {
+    taskResult: result,
+    attempt: result.attempts,
+    get signal() {
+      return abort.signal;
+    },
+  };
 }

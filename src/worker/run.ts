@@ -1,8 +1,8 @@
 import { events } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { AttemptOutcome, Storage } from "../storage/storage.ts";
-import { TaskResult, type ResultSource, type TaskError, type TaskResultData } from "../task/result.ts";
-import { invokeTask } from "./execute.ts";
+import { TaskResult, type ResultSource, type TaskError, type TaskResultData, type TaskStatus } from "../task/result.ts";
+import { invokeTask, type AttemptAbort } from "./execute.ts";
 import type { CompletionWriter } from "./completions.ts";
 import type { LeaseKeeper } from "./leases.ts";
 import { retryDelayMs } from "./retry.ts";
@@ -18,6 +18,12 @@ export interface RunContext {
 /** A task whose worker stopped renewing its lease is put back this many times, then FAILED. */
 export const MAX_LOST_ATTEMPTS = 3;
 
+/** What one attempt came to; the full TaskResult is built only for whoever asks. */
+export interface FinishedAttempt {
+  status: TaskStatus;
+  result(): TaskResult;
+}
+
 /**
  * Runs one claimed (RUNNING) task outside any transaction, then records its
  * outcome: SUCCESSFUL, FAILED, or READY again for a retry when attempts remain.
@@ -25,18 +31,18 @@ export const MAX_LOST_ATTEMPTS = 3;
  * is written: a worker frees the slot then, so outcomes can be written in
  * batches while the next tasks run. The lease is held until the write lands.
  */
-export async function runClaimedTask(
+export async function runAttempt(
   context: RunContext,
   claimed: TaskResultData,
-  { onReturned, signal }: { onReturned?: () => void; signal?: AbortSignal } = {},
-): Promise<TaskResult> {
+  { onReturned, abort }: { onReturned?: () => void; abort?: AttemptAbort } = {},
+): Promise<FinishedAttempt> {
   const { leases, completions, logger, source } = context;
   const started = new TaskResult(claimed, source);
-  events.safeEmit("taskStarted", started);
+  if (events.listenerCount("taskStarted") > 0) events.safeEmit("taskStarted", started);
   leases.track(claimed.id);
   let invocation;
   try {
-    invocation = await invokeTask(started, undefined, signal);
+    invocation = await invokeTask(started, undefined, abort);
   } finally {
     onReturned?.();
   }
@@ -60,12 +66,22 @@ export async function runClaimedTask(
       taskName: claimed.taskName,
     });
   }
-  const finished = new TaskResult(
-    { ...claimed, status: outcome.status, returnValue: outcome.returnValue, errors, finishedAt: outcome.finishedAt },
-    source,
-  );
-  events.safeEmit("taskFinished", finished);
-  return finished;
+  let finished: TaskResult | null = null;
+  const attempt: FinishedAttempt = {
+    status: outcome.status,
+    result: () =>
+      (finished ??= new TaskResult(
+        { ...claimed, status: outcome.status, returnValue: outcome.returnValue, errors, finishedAt: outcome.finishedAt },
+        source,
+      )),
+  };
+  if (events.listenerCount("taskFinished") > 0) events.safeEmit("taskFinished", attempt.result());
+  return attempt;
+}
+
+/** `runAttempt` for callers that want the finished task (runTaskById, processOneTask). */
+export async function runClaimedTask(context: RunContext, claimed: TaskResultData): Promise<TaskResult> {
+  return (await runAttempt(context, claimed)).result();
 }
 
 /**

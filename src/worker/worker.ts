@@ -1,7 +1,8 @@
 import { errorMessage } from "../errors.ts";
 import { getRuntime, type Runtime } from "../runtime.ts";
 import type { TaskResult, TaskResultData } from "../task/result.ts";
-import { abandonRunningTasks, recoverExpiredTasks, runClaimedTask } from "./run.ts";
+import { AttemptAbort } from "./execute.ts";
+import { abandonRunningTasks, recoverExpiredTasks, runAttempt, type FinishedAttempt } from "./run.ts";
 import { onEnqueued } from "./wake.ts";
 import { newWorkerId } from "./worker-id.ts";
 
@@ -108,12 +109,10 @@ export class Worker {
     const intervalMs = (this.options.interval ?? runtime.config.worker?.interval ?? 5) * 1000;
     const maxTasks = this.options.maxTasks ?? 0;
     const summary: WorkerSummary = { processed: 0, succeeded: 0, failed: 0, retried: 0, reachedMaxTasks: false };
-    // `running` holds functions still executing (they use the slots); `recording` their outcome writes.
-    const running = new Set<Promise<void>>();
+    // `executing`: tasks whose function still runs (they hold the slots); `recording`: their outcome writes.
     const recording = new Set<Promise<void>>();
     const buffered: TaskResultData[] = [];
-    // Claimed tasks whose function is still executing, for the shutdown grace period.
-    const executing = new Map<string, { task: TaskResultData; controller: AbortController }>();
+    const executing = new Map<string, { task: TaskResultData; abort: AttemptAbort }>();
     let claimed = 0;
     let outageSince: number | null = null;
     let outageBackoff = 500;
@@ -122,27 +121,27 @@ export class Worker {
     // Only a worker that waits for work listens; a one-shot run just drains what is due.
     const stopListening = this.options.continuous ? await runtime.listenForTasks(() => this.wake()) : async () => {};
 
+    let allReturned: (() => void) | null = null;
+    const slotFreed = (id: string) => {
+      executing.delete(id);
+      if (executing.size === 0) allReturned?.();
+      // Hand the slot to a prefetched task at once: the loop may be waiting on a claim.
+      if (!this.#stopping && buffered.length > 0) start(buffered.shift()!);
+      this.wake();
+    };
+    const outcomeRecorded = (attempt: FinishedAttempt) => {
+      summary.processed++;
+      if (attempt.status === "SUCCESSFUL") summary.succeeded++;
+      else if (attempt.status === "FAILED") summary.failed++;
+      else summary.retried++;
+      this.options.onTaskFinish?.(attempt.result());
+    };
     const start = (task: TaskResultData) => {
       this.options.onTaskStart?.(task);
-      let returned!: () => void;
-      const slot: Promise<void> = new Promise<void>((resolve) => (returned = resolve)).then(() => {
-        running.delete(slot);
-        executing.delete(task.id);
-        // Hand the slot to a prefetched task at once: the loop may be waiting on a claim.
-        if (!this.#stopping && buffered.length > 0) start(buffered.shift()!);
-        this.wake();
-      });
-      running.add(slot);
-      const controller = new AbortController();
-      executing.set(task.id, { task, controller });
-      const record: Promise<void> = runClaimedTask(context, task, { onReturned: returned, signal: controller.signal })
-        .then((result) => {
-          summary.processed++;
-          if (result.status === "SUCCESSFUL") summary.succeeded++;
-          else if (result.status === "FAILED") summary.failed++;
-          else summary.retried++;
-          this.options.onTaskFinish?.(result);
-        })
+      const abort = new AttemptAbort();
+      executing.set(task.id, { task, abort });
+      const record: Promise<void> = runAttempt(context, task, { onReturned: () => slotFreed(task.id), abort })
+        .then(outcomeRecorded)
         .finally(() => {
           recording.delete(record);
           this.wake();
@@ -152,8 +151,8 @@ export class Worker {
 
     try {
       while (!this.#stopping) {
-        while (buffered.length > 0 && running.size < concurrency) start(buffered.shift()!);
-        const inFlight = running.size + buffered.length;
+        while (buffered.length > 0 && executing.size < concurrency) start(buffered.shift()!);
+        const inFlight = executing.size + buffered.length;
         const quota = maxTasks > 0 ? maxTasks - claimed : Infinity;
         if (quota <= 0 && inFlight === 0 && recording.size === 0) {
           summary.reachedMaxTasks = true;
@@ -161,7 +160,7 @@ export class Worker {
         }
         // Refill when at most half the capacity is in flight: with prefetch, one claim then serves many tasks.
         const room = Math.min(capacity - inFlight, quota);
-        const shouldClaim = room > 0 && (inFlight === 0 || inFlight <= capacity / 2 || running.size < concurrency);
+        const shouldClaim = room > 0 && (inFlight === 0 || inFlight <= capacity / 2 || executing.size < concurrency);
         let batch: TaskResultData[] = [];
         this.#woken = false;
         try {
@@ -200,19 +199,19 @@ export class Worker {
         claimed += batch.length;
         for (const task of batch) {
           leases.track(task.id);
-          if (running.size < concurrency) start(task);
+          if (executing.size < concurrency) start(task);
           else buffered.push(task);
         }
 
-        if (batch.length > 0 && batch.length === room && running.size < concurrency) continue; // there may be more due
-        if (batch.length === 0 && running.size === 0 && buffered.length === 0 && recording.size === 0) {
+        if (batch.length > 0 && batch.length === room && executing.size < concurrency) continue; // there may be more due
+        if (batch.length === 0 && executing.size === 0 && buffered.length === 0 && recording.size === 0) {
           if (quota <= 0) continue;
           if (!this.options.continuous) break;
           this.options.onIdle?.();
         }
         if (!this.#woken) {
           // Busy: a finishing task wakes the loop. Idle: poll at the interval (or sooner on a wake-up).
-          const busy = running.size >= concurrency || (shouldClaim === false && room > 0);
+          const busy = executing.size >= concurrency || (shouldClaim === false && room > 0);
           await this.#sleep(busy ? MAX_OUTAGE_BACKOFF_MS : intervalMs);
         }
       }
@@ -231,9 +230,13 @@ export class Worker {
         this.#graceOver = () => resolve("grace-over");
         if (this.#graceExpired) resolve("grace-over");
       });
-      if ((await Promise.race([Promise.all(running), graceOver])) === "grace-over" && executing.size > 0) {
+      const returned = new Promise<void>((resolve) => {
+        allReturned = resolve;
+        if (executing.size === 0) resolve();
+      });
+      if ((await Promise.race([returned, graceOver])) === "grace-over" && executing.size > 0) {
         const interrupted = [...executing.values()];
-        for (const { controller } of interrupted) controller.abort(new Error("worker shutting down"));
+        for (const { abort } of interrupted) abort.abort(new Error("worker shutting down"));
         this.abandoned = interrupted.length;
         await abandonRunningTasks(storage, interrupted.map((e) => e.task), this.workerId).catch((error: unknown) =>
           logger.warn("Could not give back interrupted tasks; they return when their lease expires", { error: errorMessage(error) }),

@@ -20,6 +20,30 @@ const START_ATTEMPT = `status = 'RUNNING',
               finished_at = NULL,
               locked_until = ?`;
 
+/** Epoch milliseconds as float8: pg hands those back as numbers, where parsing timestamp text costs microseconds a column. */
+const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${column}`;
+
+/**
+ * What a claim hands back: a claimed task as TaskResultData needs it. The
+ * fields a claim fixes (status, finished_at, return_value) are not sent back.
+ */
+const CLAIMED_COLUMNS = [
+  "id",
+  "task_name",
+  "queue_name",
+  "backend_name",
+  "priority",
+  "args",
+  "errors",
+  "worker_ids",
+  "attempts",
+  "max_attempts",
+  epochMs("run_after"),
+  epochMs("enqueued_at"),
+  epochMs("started_at"),
+  epochMs("last_attempted_at"),
+].join(", ");
+
 /**
  * PostgreSQL: one UPDATE over a SKIP LOCKED subselect claims a whole batch in
  * a single round trip, served by the partial index over READY rows.
@@ -29,7 +53,7 @@ export const postgresDialect: Dialect = {
   capabilities: { skipLocked: true, updateReturning: true, listenNotify: true },
   driverParsesJson: true,
   encodeDate: (date) => date,
-  decodeDate: (value) => (value == null ? null : value instanceof Date ? value : new Date(value as string)),
+  decodeDate: (value) => (value == null ? null : value instanceof Date ? value : new Date(value as number | string)),
 
   async claim(knex, { backendName, queueName, limit, workerId, now, lockedUntil }) {
     const queueFilter = queueName ? "AND queue_name = ?" : "";
@@ -46,7 +70,7 @@ export const postgresDialect: Dialect = {
                  ORDER BY ${CLAIM_ORDER}
                  LIMIT ?
                  FOR UPDATE SKIP LOCKED))
-        RETURNING *`,
+        RETURNING ${CLAIMED_COLUMNS}`,
       bindings,
     );
     return result.rows as RawRow[];
@@ -57,7 +81,7 @@ export const postgresDialect: Dialect = {
       `UPDATE ${TASK_TABLE}
           SET ${START_ATTEMPT}
         WHERE id = ? AND status IN (${statuses.map(() => "?").join(", ")})
-        RETURNING *`,
+        RETURNING ${CLAIMED_COLUMNS}`,
       [now, now, workerId, lockedUntil, id, ...statuses],
     );
     return result.rows[0] as RawRow | undefined;
@@ -89,31 +113,34 @@ export const postgresDialect: Dialect = {
 
   async finishMany(knex, outcomes) {
     // One UPDATE for a whole batch of finished attempts: the worker's other hot
-    // statement besides the claim. Each row still checks it holds the attempt.
-    const column = <T>(pick: (o: (typeof outcomes)[number]) => T) => outcomes.map(pick);
+    // statement besides the claim. The batch travels as one JSON document
+    // (JSON.stringify is native; pg's array encoding escapes element by element).
+    // Each row still checks it holds the attempt.
+    const batch = outcomes.map((o) => ({
+      id: o.id,
+      attempt: o.attempt,
+      status: o.status,
+      return_value: o.returnValue,
+      errors: o.errors,
+      finished_at: o.finishedAt,
+      available_at: o.availableAt,
+      lease_expired_before: o.leaseExpiredBefore ?? null,
+    }));
     const result = await knex.raw(
       `UPDATE ${TASK_TABLE} AS t
           SET status = v.status,
-              return_value = v.return_value::jsonb,
-              errors = v.errors::jsonb,
+              return_value = v.return_value,
+              errors = v.errors,
               finished_at = v.finished_at,
               available_at = COALESCE(v.available_at, t.available_at),
               locked_until = NULL
-         FROM unnest(?::uuid[], ?::int[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::timestamptz[])
-              AS v(id, attempt, status, return_value, errors, finished_at, available_at, lease_expired_before)
+         FROM json_to_recordset(?::json)
+              AS v(id uuid, attempt int, status text, return_value jsonb, errors jsonb,
+                   finished_at timestamptz, available_at timestamptz, lease_expired_before timestamptz)
         WHERE t.id = v.id AND t.status = 'RUNNING' AND t.attempts = v.attempt
           AND (v.lease_expired_before IS NULL OR t.locked_until < v.lease_expired_before)
         RETURNING t.id`,
-      [
-        column((o) => o.id),
-        column((o) => o.attempt),
-        column((o) => o.status),
-        column((o) => (o.returnValue === null ? null : JSON.stringify(o.returnValue))),
-        column((o) => JSON.stringify(o.errors)),
-        column((o) => o.finishedAt),
-        column((o) => o.availableAt),
-        column((o) => o.leaseExpiredBefore ?? null),
-      ] as unknown as string[], // pg sends JS arrays (nulls included) as PostgreSQL arrays
+      [JSON.stringify(batch)],
     );
     return new Set((result.rows as RawRow[]).map((row) => row.id as string));
   },
