@@ -51,6 +51,7 @@ export const databaseTask: QueueSystem = {
     worker: "new Worker({ concurrency: 8, prefetch: 500, continuous: true, interval: 2 }) in its own process (prefetch as graphile-worker's localQueue size)",
     enqueue: "task.enqueue(payload); bulk: task.enqueueMany([[payload], ...]) (one INSERT per 1000 rows)",
     connection: "configure({ database: url }) (knex + pg, default pool)",
+    node: "--max-semi-space-size=8, as the README advises for worker processes",
     result: "the no-op returns { n }, recorded as the task's return value",
   },
   unfinishedSql: `SELECT count(*) FROM ${TABLE} WHERE status IN ('READY', 'RUNNING')`,

@@ -135,10 +135,10 @@ export class SqlStorage implements Storage {
     const changes: Record<string, unknown> = {
       status: outcome.status,
       return_value: outcome.returnValue === null ? null : JSON.stringify(outcome.returnValue),
-      errors: JSON.stringify(outcome.errors),
       finished_at: outcome.finishedAt ? d.encodeDate(outcome.finishedAt) : null,
       locked_until: null,
     };
+    if (outcome.errors) changes.errors = JSON.stringify(outcome.errors);
     if (outcome.availableAt) changes.available_at = d.encodeDate(outcome.availableAt);
     const query = db(TASK_TABLE).where({ id: outcome.id, status: "RUNNING", attempts: outcome.attempt });
     if (outcome.leaseExpiredBefore) query.andWhere("locked_until", "<", d.encodeDate(outcome.leaseExpiredBefore) as Knex.Value);

@@ -52,7 +52,8 @@ export interface AttemptOutcome {
   attempt: number;
   status: "SUCCESSFUL" | "FAILED" | "READY";
   returnValue: JsonValue | null;
-  errors: TaskError[];
+  /** The task's errors after this attempt; null when the attempt added none (they stay as stored). */
+  errors: TaskError[] | null;
   finishedAt: Date | null;
   /** For READY (a retry): when it may run again. */
   availableAt: Date | null;

@@ -54,7 +54,7 @@ export async function runAttempt(
     attempt: claimed.attempts,
     status: invocation.ok ? "SUCCESSFUL" : retry ? "READY" : "FAILED",
     returnValue: invocation.ok ? invocation.value : null,
-    errors,
+    errors: invocation.ok ? null : errors,
     finishedAt: retry ? null : now,
     availableAt: retry ? new Date(now.getTime() + retryDelayMs(claimed.attempts)) : null,
   };

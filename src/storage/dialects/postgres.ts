@@ -3,6 +3,7 @@ import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
 import { migration0001 } from "../migrations/0001_create_task_table.ts";
 import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
+import { migration0004 } from "../migrations/0004_lease_index_by_lock.ts";
 import { migration0002, NOTIFY_CHANNEL } from "../migrations/0002_notify_on_insert.ts";
 
 interface PgConnection {
@@ -114,31 +115,33 @@ export const postgresDialect: Dialect = {
   async finishMany(knex, outcomes) {
     // One UPDATE for a whole batch of finished attempts: the worker's other hot
     // statement besides the claim. The batch travels as one JSON document
-    // (JSON.stringify is native; pg's array encoding escapes element by element).
-    // Each row still checks it holds the attempt.
+    // (JSON.stringify is native; pg's array encoding escapes element by element),
+    // as lean as it can be: times as epoch milliseconds, and nothing that is
+    // null or unchanged (json_to_recordset reads a missing key as NULL).
+    // Each row still checks that it holds the attempt.
     const batch = outcomes.map((o) => ({
       id: o.id,
       attempt: o.attempt,
       status: o.status,
-      return_value: o.returnValue,
-      errors: o.errors,
-      finished_at: o.finishedAt,
-      available_at: o.availableAt,
-      lease_expired_before: o.leaseExpiredBefore ?? null,
+      return_value: o.returnValue ?? undefined,
+      errors: o.errors ?? undefined,
+      finished_ms: o.finishedAt?.getTime(),
+      available_ms: o.availableAt?.getTime(),
+      lease_expired_before_ms: o.leaseExpiredBefore?.getTime(),
     }));
     const result = await knex.raw(
       `UPDATE ${TASK_TABLE} AS t
           SET status = v.status,
               return_value = v.return_value,
-              errors = v.errors,
-              finished_at = v.finished_at,
-              available_at = COALESCE(v.available_at, t.available_at),
+              errors = COALESCE(v.errors, t.errors),
+              finished_at = to_timestamp(v.finished_ms / 1000.0),
+              available_at = COALESCE(to_timestamp(v.available_ms / 1000.0), t.available_at),
               locked_until = NULL
          FROM json_to_recordset(?::json)
               AS v(id uuid, attempt int, status text, return_value jsonb, errors jsonb,
-                   finished_at timestamptz, available_at timestamptz, lease_expired_before timestamptz)
+                   finished_ms float8, available_ms float8, lease_expired_before_ms float8)
         WHERE t.id = v.id AND t.status = 'RUNNING' AND t.attempts = v.attempt
-          AND (v.lease_expired_before IS NULL OR t.locked_until < v.lease_expired_before)
+          AND (v.lease_expired_before_ms IS NULL OR t.locked_until < to_timestamp(v.lease_expired_before_ms / 1000.0))
         RETURNING t.id`,
       [JSON.stringify(batch)],
     );
@@ -178,5 +181,6 @@ export const postgresDialect: Dialect = {
     [migration0001.name]: migration0001.postgres,
     [migration0002.name]: migration0002.postgres,
     [migration0003.name]: migration0003.postgres,
+    [migration0004.name]: migration0004.postgres,
   },
 };
