@@ -35,14 +35,13 @@ function status(value: QueryValue): TaskStatus | null {
 }
 
 export function encodeCursor(cursor: Cursor): string {
-  return `${cursor.enqueuedAt.getTime()}_${cursor.id}`;
+  return cursor.id;
 }
 
 /** A malformed cursor is ignored (the first page is shown) rather than refused: it can only come from an edited URL. */
 export function decodeCursor(value: QueryValue): Cursor | null {
-  const match = /^(\d{1,15})_([0-9a-f-]{36})$/i.exec(first(value) ?? "");
-  if (!match || !isUuid(match[2])) return null;
-  return { enqueuedAt: new Date(Number(match[1])), id: match[2].toLowerCase() };
+  const id = first(value) ?? "";
+  return isUuid(id) ? { id: id.toLowerCase() } : null;
 }
 
 export function parseListQuery(query: Record<string, QueryValue>): ListState {

@@ -16,9 +16,11 @@ export interface TaskFilter {
   search: string | null;
 }
 
-/** A position in the newest-first order: the (enqueued_at, id) of a row. */
+/**
+ * A position in the newest-first order: a row's id. Ids are UUIDv7 stamped
+ * with the enqueue millisecond, so id order is enqueue order.
+ */
 export interface Cursor {
-  enqueuedAt: Date;
   id: string;
 }
 
@@ -67,13 +69,9 @@ const LIST_COLUMNS = [
   "max_attempts",
 ];
 
-function boundTime(storage: SqlStorage, date: Date): Knex.Value {
-  return storage.dialect === "sqlite" ? date.getTime() : date;
-}
-
 export type SearchPlan =
   | { kind: "id"; id: string }
-  | { kind: "idPrefix"; low: string; high: string; name: string | null }
+  | { kind: "idPart"; low: string; high: string; end: string; name: string | null }
   | { kind: "name"; name: string };
 
 const HEX_WITH_HYPHENS = /^[0-9a-f-]+$/i;
@@ -87,8 +85,10 @@ function uuidShape(hex32: string): string {
 /**
  * What a search box entry means: a whole task id; the start of an id (served
  * by the primary key as a range, since the id column is uuid on PostgreSQL
- * and LIKE cannot use it there); or part of a task name, case-insensitive. A
- * short hex word ("add", "feed") could be either, so it is tried as both.
+ * and LIKE cannot use it there) or its end (what the list shows: the start of
+ * a UUIDv7 is its enqueue time, shared by every task of the same minute); or
+ * part of a task name, case-insensitive. A short hex word ("add", "feed")
+ * could be any of these, so it is tried as all.
  */
 export function planSearch(text: string): SearchPlan {
   const lower = text.trim().toLowerCase();
@@ -97,7 +97,7 @@ export function planSearch(text: string): SearchPlan {
   if (HEX_WITH_HYPHENS.test(lower) && hex.length > 0 && hex.length <= 32) {
     if (hex.length === 32) return { kind: "id", id: uuidShape(hex) };
     const range = { low: uuidShape(hex.padEnd(32, "0")), high: uuidShape(hex.padEnd(32, "f")) };
-    return { kind: "idPrefix", ...range, name: hex.length >= SHORT_ID_LENGTH ? null : lower };
+    return { kind: "idPart", ...range, end: lower, name: hex.length >= SHORT_ID_LENGTH ? null : lower };
   }
   return { kind: "name", name: lower };
 }
@@ -117,9 +117,10 @@ function applySearch(query: Knex.QueryBuilder, text: string): void {
   const plan = planSearch(text);
   if (plan.kind === "id") {
     query.where("id", plan.id);
-  } else if (plan.kind === "idPrefix") {
+  } else if (plan.kind === "idPart") {
     query.where((q) => {
       q.where((range) => range.where("id", ">=", plan.low).andWhere("id", "<=", plan.high));
+      q.orWhereRaw("CAST(?? AS CHAR(36)) LIKE ?", ["id", `%${plan.end}`]);
       if (plan.name !== null) whereNameContains(q, plan.name, true);
     });
   } else {
@@ -154,32 +155,22 @@ function toRow(storage: SqlStorage, raw: Record<string, unknown>): TaskRow {
 }
 
 function cursorOf(row: TaskRow): Cursor {
-  return { enqueuedAt: row.enqueuedAt, id: row.id };
+  return { id: row.id };
 }
 
 /**
- * One page, newest first, by keyset on (enqueued_at, id): each page starts
- * where the previous one ended, so page 20,000 costs what page 1 does. The
- * redundant `enqueued_at <= t` bounds the index range scan; the OR only
- * breaks ties between tasks enqueued in the same millisecond (enqueueMany).
+ * One page, newest first, by keyset on the id (UUIDv7: enqueue time first,
+ * then random bits, so tasks of one enqueueMany call keep a fixed order): each
+ * page starts where the previous one ended, on the primary key, so page
+ * 20,000 costs what page 1 does.
  */
 export async function listTaskPage(storage: SqlStorage, request: PageRequest): Promise<TaskPage> {
   const { filter, limit } = request;
   const goingNewer = !!request.newer;
   const cursor = request.newer ?? request.older ?? null;
   const query = applyFilter(storage.knex(TASK_TABLE).select(LIST_COLUMNS), filter);
-  if (cursor) {
-    const t = boundTime(storage, cursor.enqueuedAt);
-    const [inclusive, strict] = goingNewer ? [">=", ">"] : ["<=", "<"];
-    query
-      .andWhere("enqueued_at", inclusive, t)
-      .andWhere((q) => q.where("enqueued_at", strict, t).orWhere((tie) => tie.where("enqueued_at", t).andWhere("id", strict, cursor.id)));
-  }
-  const order = goingNewer ? "asc" : "desc";
-  query.orderBy([
-    { column: "enqueued_at", order },
-    { column: "id", order },
-  ]);
+  if (cursor) query.andWhere("id", goingNewer ? ">" : "<", cursor.id);
+  query.orderBy("id", goingNewer ? "asc" : "desc");
   const raw = (await query.limit(limit + 1)) as Record<string, unknown>[];
   const more = raw.length > limit;
   const rows = raw.slice(0, limit).map((r) => toRow(storage, r));

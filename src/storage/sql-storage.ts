@@ -244,11 +244,17 @@ export class SqlStorage implements Storage {
     const total = Number(countRow?.n ?? 0);
     onCount?.(total);
     if (dryRun || total === 0) return { count: total, deleted: 0 };
-    // Batches keep each DELETE short, so workers claiming meanwhile are not blocked for long.
+    // Batches keep each DELETE short, so workers claiming meanwhile are not blocked
+    // for long. They walk the primary key (ids are UUIDv7: enqueue order) from
+    // where the last one stopped, so each batch reads on, never from the start.
     let deleted = 0;
+    let after: string | null = null;
     for (;;) {
-      const ids = (await matching().select("id").limit(batchSize)).map((row: RawRow) => row.id as string);
+      const batch = matching().select("id").orderBy("id").limit(batchSize);
+      if (after !== null) batch.andWhere("id", ">", after);
+      const ids = (await batch).map((row: RawRow) => String(row.id));
       if (ids.length === 0) break;
+      after = ids[ids.length - 1];
       deleted += Number(await this.knex(TASK_TABLE).whereIn("id", ids).whereIn("status", statuses).delete());
       onBatch?.(deleted, total);
       if (ids.length < batchSize) break;
@@ -296,5 +302,9 @@ export class SqlStorage implements Storage {
 }
 
 function byClaimOrder(a: TaskResultData, b: TaskResultData): number {
-  return b.priority - a.priority || (a.runAfter ?? a.enqueuedAt).getTime() - (b.runAfter ?? b.enqueuedAt).getTime();
+  return (
+    b.priority - a.priority ||
+    (a.runAfter ?? a.enqueuedAt).getTime() - (b.runAfter ?? b.enqueuedAt).getTime() ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) // ids are UUIDv7: enqueue order within a millisecond too
+  );
 }

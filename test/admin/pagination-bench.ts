@@ -32,10 +32,11 @@ try {
 
   let started = performance.now();
   // Ten tasks per millisecond share enqueued_at (as enqueueMany leaves them); ~1.5% READY, 1% FAILED, 0.5% RUNNING.
+  // Ids are UUIDv7 stamped with that millisecond, as enqueue makes them.
   await knex.raw(
     `INSERT INTO ${TASK_TABLE} (id, task_name, queue_name, backend_name, priority, status, args, errors, worker_ids, attempts, max_attempts,
                                 available_at, enqueued_at, started_at, finished_at)
-     SELECT gen_random_uuid(),
+     SELECT (substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(r, 1, 3) || '-8' || substr(r, 4, 3) || '-' || substr(r, 7, 12))::uuid,
             'app.tasks.job_' || (g % 20),
             (ARRAY['default','emails','reports','billing','search'])[1 + g % 5],
             CASE WHEN g % 7 = 0 THEN 'cloud' ELSE 'default' END,
@@ -45,7 +46,8 @@ try {
             '[]', '["bench-worker"]', 1, 1,
             ts, ts, ts + interval '5 ms', ts + interval '50 ms'
        FROM generate_series(1, ?) AS g,
-            LATERAL (SELECT timestamptz '2024-01-01' + (g / 10) * interval '1 millisecond' * 37 AS ts) AS t`,
+            LATERAL (SELECT timestamptz '2024-01-01' + (g / 10) * interval '1 millisecond' * 37 AS ts) AS t,
+            LATERAL (SELECT lpad(to_hex((extract(epoch FROM ts) * 1000)::bigint), 12, '0') AS h, md5(g::text) AS r) AS v`,
     [ROWS],
   );
   await knex.raw(`VACUUM ANALYZE ${TASK_TABLE}`);
@@ -56,11 +58,11 @@ try {
   const noFilter: TaskFilter = { status: null, queue: null, backend: null, search: null };
   /** The cursor `depth` rows down the filtered, newest-first order: where page depth/50 + 1 starts. */
   async function cursorAt(filter: TaskFilter, depth: number): Promise<Cursor> {
-    const q = knex(TASK_TABLE).select("enqueued_at", "id").orderBy([{ column: "enqueued_at", order: "desc" }, { column: "id", order: "desc" }]);
+    const q = knex(TASK_TABLE).select("id").orderBy("id", "desc");
     if (filter.status) q.where("status", filter.status);
     if (filter.queue) q.where("queue_name", filter.queue);
     const row = await q.offset(depth).limit(1).first();
-    return { enqueuedAt: row.enqueued_at as Date, id: row.id as string };
+    return { id: row.id as string };
   }
 
   const token = "bench-token-0123456789";
@@ -107,6 +109,7 @@ try {
     ["queue=emails, deep page", `?queue=emails&older=${encodeCursor(deepEmails)}`, emails, deepEmails],
     ["search: whole id", `?q=${someId}`, { ...noFilter, search: someId }, null],
     ["search: 8-char id prefix", `?q=${someId.slice(0, 8)}`, { ...noFilter, search: someId.slice(0, 8) }, null],
+    ["search: short id (last 8, as listed)", `?q=${someId.slice(-8)}`, { ...noFilter, search: someId.slice(-8) }, null],
     ["search: name part", "?q=job_13", { ...noFilter, search: "job_13" }, null],
     ["search: name matching nothing", "?q=no_such_job", { ...noFilter, search: "no_such_job" }, null],
     ["status=RUNNING (0.5%), page 1", "?status=RUNNING", { ...noFilter, status: "RUNNING" }, null],
@@ -141,6 +144,7 @@ try {
   await explain("deep page (row 900,000)", () => listTaskPage(storage, { filter: noFilter, limit: 50, older: deep }));
   await explain("status=FAILED, deep page", () => listTaskPage(storage, { filter: failed, limit: 50, older: deepFailed }));
   await explain("search: 8-char id prefix", () => listTaskPage(storage, { filter: { ...noFilter, search: someId.slice(0, 8) }, limit: 50 }));
+  await explain("search: short id (last 8, as listed)", () => listTaskPage(storage, { filter: { ...noFilter, search: someId.slice(-8) }, limit: 50 }));
   await explain("search: name matching nothing", () => listTaskPage(storage, { filter: { ...noFilter, search: "no_such_job" }, limit: 50 }));
   await explain("counts", () => taskSummary(storage));
 

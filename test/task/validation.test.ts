@@ -214,4 +214,15 @@ describe("task ids", () => {
     expect(parseInt(earlier.replace("-", "").slice(0, 12), 16)).toBe(Date.UTC(2030, 0, 1));
     expect(new Set(Array.from({ length: 1000 }, () => newTaskId(0))).size).toBe(1000);
   });
+
+  it("keep the order they were made in within one millisecond, past 4,096 of them", async () => {
+    const { newTaskId } = await import("../../src/storage/task-id.ts");
+    const at = Date.UTC(2031, 5, 1);
+    const ids = Array.from({ length: 10_000 }, () => newTaskId(at));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+    // The first ones carry that millisecond; only after 4,096 do they borrow the next ones.
+    expect(parseInt(ids[0].replace("-", "").slice(0, 12), 16)).toBe(at);
+    expect(parseInt(ids.at(-1)!.replace("-", "").slice(0, 12), 16)).toBeLessThanOrEqual(at + 5);
+  });
 });

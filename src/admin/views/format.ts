@@ -28,9 +28,13 @@ export function formatTime(date: Date, timeZone: string, { millis = false } = {}
   return millis ? `${time}.${parts.fractionalSecond}` : time;
 }
 
-/** The list's ID column, as django-database-task shows it. */
+/**
+ * The list's ID column: the last 8 characters. django-database-task shows the
+ * first 8 of its random ids; ours are UUIDv7, whose first 8 characters are the
+ * enqueue time and alike for every task of the same minute.
+ */
 export function shortId(id: string): string {
-  return id.slice(0, 8);
+  return id.slice(-8);
 }
 
 /** Long dotted names keep their informative end: "..." and the last 37 characters, as django-database-task shows them. */

@@ -4,7 +4,7 @@ import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
 import { migration0001 } from "../migrations/0001_create_task_table.ts";
 import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
-import { migration0004 } from "../migrations/0004_lease_index_by_lock.ts";
+import { migration0004 } from "../migrations/0004_leaner_indexes.ts";
 import { migration0002 } from "../migrations/0002_notify_on_insert.ts";
 
 const startAttempt = `status = 'RUNNING',
