@@ -59,7 +59,7 @@ export class Runtime {
   }
 
   storage(): SqlStorage {
-    this.#storage ??= createStorage(this.database, this.logger);
+    this.#storage ??= createStorage(this.database, this.logger, { preparedStatements: this.config.worker?.preparedStatements });
     return this.#storage;
   }
 

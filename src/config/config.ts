@@ -24,6 +24,12 @@ export interface WorkerSettings {
   leaseSeconds?: number;
   /** Tasks claimed ahead of free slots, so one claim serves several tasks (throughput for short tasks). Default 0. */
   prefetch?: number;
+  /**
+   * PostgreSQL: run the worker's claim and outcome statements as named prepared
+   * statements (parsed and planned once per connection). Default true; set false
+   * behind a pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
+   */
+  preparedStatements?: boolean;
 }
 
 export interface DatabaseTaskConfig {
@@ -44,7 +50,7 @@ export function defineConfig(config: DatabaseTaskConfig): DatabaseTaskConfig {
 
 const TOP_LEVEL_KEYS = ["database", "backends", "tasks", "worker", "logger"];
 const BACKEND_KEYS = ["backend", "queues", "options"];
-const WORKER_KEYS = ["concurrency", "interval", "leaseSeconds", "prefetch"];
+const WORKER_KEYS = ["concurrency", "interval", "leaseSeconds", "prefetch", "preparedStatements"];
 const BUILT_IN_BACKENDS: BuiltInBackend[] = ["database", "immediate", "dummy", "cloudtasks"];
 
 function closest(word: string, candidates: string[]): string | undefined {
@@ -115,6 +121,9 @@ export function validateConfig(config: unknown, source: string): DatabaseTaskCon
     positiveNumber(c.worker.leaseSeconds, "worker.leaseSeconds", { integer: false });
     if (c.worker.prefetch !== undefined && (!Number.isInteger(c.worker.prefetch) || c.worker.prefetch < 0)) {
       throw new ConfigError(`worker.prefetch must be a whole number >= 0; got ${JSON.stringify(c.worker.prefetch)}.`);
+    }
+    if (c.worker.preparedStatements !== undefined && typeof c.worker.preparedStatements !== "boolean") {
+      throw new ConfigError(`worker.preparedStatements must be true or false; got ${JSON.stringify(c.worker.preparedStatements)}.`);
     }
   }
   return c;

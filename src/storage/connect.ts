@@ -102,15 +102,16 @@ function knexLog(logger?: Logger): Knex.Config["log"] {
   return { warn: forward, error: forward, deprecate: forward, debug: forward };
 }
 
-export function createStorage(database: DatabaseConfig, logger?: Logger): SqlStorage {
+export function createStorage(database: DatabaseConfig, logger?: Logger, options: { preparedStatements?: boolean } = {}): SqlStorage {
   if (isKnexInstance(database)) {
-    return new SqlStorage(database, dialectFor(database.client.config?.client ?? database.client.dialect), { ownsKnex: false });
+    return new SqlStorage(database, dialectFor(database.client.config?.client ?? database.client.dialect), { ownsKnex: false, ...options });
   }
   const config = typeof database === "string" ? knexConfigFromUrl(database) : database;
   const dialect = dialectFor(config.client);
   // compileSqlOnError off: knex would otherwise put the statement, task arguments inlined, into error messages and logs.
   return new SqlStorage(knexFactory({ log: knexLog(logger), compileSqlOnError: false, ...withDialectDefaults(config, dialect) }), dialect, {
     ownsKnex: true,
+    ...options,
   });
 }
 

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 import type { JsonValue } from "../task/json.ts";
 import type { TaskError, TaskResultData, TaskStatus } from "../task/result.ts";
-import type { Dialect, RawRow } from "./dialects/dialect.ts";
+import type { Dialect, HotPathOptions, RawRow } from "./dialects/dialect.ts";
 import { runMigrations } from "./migrate.ts";
 import {
   TASK_TABLE,
@@ -20,11 +20,13 @@ export class SqlStorage implements Storage {
   readonly knex: Knex;
   readonly #dialect: Dialect;
   readonly #ownsKnex: boolean;
+  readonly #hotPath: HotPathOptions;
 
-  constructor(knex: Knex, dialect: Dialect, options: { ownsKnex: boolean }) {
+  constructor(knex: Knex, dialect: Dialect, options: { ownsKnex: boolean; preparedStatements?: boolean }) {
     this.knex = knex;
     this.#dialect = dialect;
     this.#ownsKnex = options.ownsKnex;
+    this.#hotPath = { prepared: options.preparedStatements ?? true };
   }
 
   get dialect() {
@@ -115,7 +117,7 @@ export class SqlStorage implements Storage {
   }
 
   async taskClaim(request: ClaimRequest): Promise<TaskResultData[]> {
-    const rows = await this.#dialect.claim(this.knex, request);
+    const rows = await this.#dialect.claim(this.knex, request, this.#hotPath);
     return rows.map((row) => this.#decodeClaimed(row)).sort(byClaimOrder);
   }
 
@@ -151,7 +153,7 @@ export class SqlStorage implements Storage {
     if (outcomes.length === 1) return [await this.taskFinishAttempt(outcomes[0])];
     const finishMany = this.#dialect.finishMany;
     if (finishMany) {
-      const written = await finishMany(this.knex, outcomes);
+      const written = await finishMany(this.knex, outcomes, this.#hotPath);
       return outcomes.map((o) => written.has(o.id));
     }
     // One transaction: on SQLite one fsync for the batch instead of one per task.

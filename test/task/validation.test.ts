@@ -171,6 +171,7 @@ describe("configuration", () => {
     expect(() => validateConfig({ worker: { concurency: 2 } }, "test")).toThrow('did you mean "concurrency"?');
     expect(() => validateConfig({ worker: { concurrency: 0 } }, "test")).toThrow("worker.concurrency must be a positive whole number; got 0.");
     expect(() => validateConfig({ tasks: "./tasks.ts" }, "test")).toThrow("tasks must be an array of module paths");
+    expect(() => validateConfig({ worker: { preparedStatements: "no" } }, "test")).toThrow('worker.preparedStatements must be true or false; got "no".');
   });
 });
 

@@ -1,6 +1,12 @@
 import type { Knex } from "knex";
 import type { AttemptOutcome, Capabilities, ClaimByIdRequest, ClaimRequest, DialectName, NewTask } from "../storage.ts";
 
+/** How the worker's two hot statements (claim, batched outcomes) may run. */
+export interface HotPathOptions {
+  /** As named prepared statements, where the dialect can (PostgreSQL). */
+  prepared: boolean;
+}
+
 /** A row as the driver returns it, before decoding. */
 export type RawRow = Record<string, unknown>;
 
@@ -16,12 +22,12 @@ export interface Dialect {
   decodeDate(value: unknown): Date | null;
   /** Drivers that parse JSON columns themselves (pg with jsonb) hand back values, the rest strings. */
   readonly driverParsesJson: boolean;
-  /** Claims up to `limit` due READY tasks and marks them RUNNING, in one short transaction. */
-  claim(knex: Knex, request: ClaimRequest): Promise<RawRow[]>;
+  /** Claims up to `limit` due READY tasks and marks them RUNNING, in one short transaction. `prepared`: see HotPathOptions. */
+  claim(knex: Knex, request: ClaimRequest, options: HotPathOptions): Promise<RawRow[]>;
   /** Claims one task by id if its status is one of `request.statuses`. */
   claimById(knex: Knex, request: ClaimByIdRequest): Promise<RawRow | undefined>;
   /** Writes many attempt outcomes in one statement; returns the ids it updated. Absent: one UPDATE each, in one transaction. */
-  finishMany?(knex: Knex, outcomes: AttemptOutcome[]): Promise<Set<string>>;
+  finishMany?(knex: Knex, outcomes: AttemptOutcome[], options: HotPathOptions): Promise<Set<string>>;
   /** Calls `onNotify` whenever tasks are inserted (PostgreSQL LISTEN); resolves to a function that stops listening. */
   listen?(knex: Knex, onNotify: () => void, onError: (error: unknown) => void): Promise<() => Promise<void>>;
   /** Inserts new tasks in one statement however many there are; absent: the knex builder, in chunks. */
