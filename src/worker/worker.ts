@@ -159,7 +159,10 @@ export class Worker {
           break;
         }
         // Refill when at most half the capacity is in flight: with prefetch, one claim then serves many tasks.
-        const room = Math.min(capacity - inFlight, quota);
+        // Outcomes not yet written count too, beyond one batch's worth: when the database records outcomes
+        // slower than tasks run, claiming waits for it instead of piling finished tasks up in memory.
+        const unwritten = recording.size - executing.size;
+        const room = Math.min(capacity - inFlight - Math.max(0, unwritten - capacity), quota);
         const shouldClaim = room > 0 && (inFlight === 0 || inFlight <= capacity / 2 || executing.size < concurrency);
         let batch: TaskResultData[] = [];
         this.#woken = false;
