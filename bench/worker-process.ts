@@ -29,7 +29,7 @@ const live = new Set<WorkerProcess>();
  * allocation rate, which is most of a worker's resident memory.
  */
 const WORKER_NODE_FLAGS: Partial<Record<SystemName, string[]>> = {
-  "database-task": ["--max-semi-space-size=8"],
+  "database-task": ["--max-semi-space-size=4"],
 };
 
 export class WorkerProcess {

@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { close, configure, getRuntime, migrate, task, Worker, type Logger } from "../../src/index.ts";
+import { postgresClaimQuery } from "../../src/storage/dialects/postgres.ts";
 import type { Client } from "../postgres.ts";
 import { type JobHandler, type Payload, type QueueSystem } from "./system.ts";
 
@@ -51,10 +52,15 @@ export const databaseTask: QueueSystem = {
     worker: "new Worker({ concurrency: 8, prefetch: 500, continuous: true, interval: 2 }) in its own process (prefetch as graphile-worker's localQueue size)",
     enqueue: "task.enqueue(payload); bulk: task.enqueueMany([[payload], ...]) (one INSERT per 1000 rows)",
     connection: "configure({ database: url }) (knex + pg, default pool)",
-    node: "--max-semi-space-size=8, as the README advises for worker processes",
+    node: "--max-semi-space-size=4, as the README advises for worker processes",
     result: "the no-op returns { n }, recorded as the task's return value",
   },
-  unfinishedSql: `SELECT count(*) FROM ${TABLE} WHERE status IN ('READY', 'RUNNING')`,
+  // READY rows through the claim index, RUNNING ones through the lease index (a RUNNING row is
+  // exactly one holding a lease): the harness polls this every millisecond at the end of a
+  // drain, and a scan of a table with a million finished rows would take longer than the tail.
+  unfinishedSql:
+    `SELECT (SELECT count(*) FROM ${TABLE} WHERE status = 'READY')` +
+    ` + (SELECT count(*) FROM ${TABLE} WHERE locked_until IS NOT NULL AND status = 'RUNNING')`,
 
   async install(url) {
     configure({ database: url, logger });
@@ -159,7 +165,11 @@ export async function insertFinishedRows(client: Client, count: number): Promise
     if (column.name === "id") {
       if (column.hasDefault) continue; // serial / identity: let the database number the copies
       names.push(name);
-      values.push(column.type === "uuid" ? "gen_random_uuid()" : `gen_random_uuid()::${column.type}`);
+      // UUIDv7 stamped with the copy's enqueue time, as enqueue makes ids: a real history sits to
+      // the left of new tasks in the primary key, not scattered through it as random ids would be.
+      const v7 =
+        `(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(r, 1, 3) || '-8' || substr(r, 4, 3) || '-' || substr(r, 7, 12))`;
+      values.push(column.type === "uuid" ? `${v7}::uuid` : v7);
     } else {
       names.push(name);
       values.push(column.type.startsWith("timestamp") ? `t.${name} - g * interval '1 millisecond'` : `t.${name}`);
@@ -167,7 +177,11 @@ export async function insertFinishedRows(client: Client, count: number): Promise
   }
   await client.query(
     `INSERT INTO ${TABLE} (${names.join(", ")})
-     SELECT ${values.join(", ")} FROM ${TABLE} AS t, generate_series(1, $2::int) AS g WHERE t.id = $1`,
+     SELECT ${values.join(", ")}
+       FROM ${TABLE} AS t, generate_series(1, $2::int) AS g,
+            LATERAL (SELECT lpad(to_hex((extract(epoch FROM t.enqueued_at - g * interval '1 millisecond') * 1000)::bigint), 12, '0') AS h,
+                            md5(g::text) AS r) AS v7
+      WHERE t.id = $1`,
     [template.rows[0].id, count],
   );
 }
@@ -179,42 +193,18 @@ export interface ClaimStatement {
 }
 
 /**
- * The statement a worker claims with, for EXPLAIN. Captured from the storage
- * layer itself: one claim for a backend name no task has (so it changes
- * nothing), with knex's query event recording the SQL; the probe name in the
- * parameters is then replaced by "default". If nothing could be captured, an
- * equivalent SELECT ... FOR UPDATE SKIP LOCKED is used and said so.
+ * The statement a worker claims with, for EXPLAIN: the PostgreSQL dialect's
+ * own claim, built for the "default" backend. (EXPLAIN ANALYZE runs it, so
+ * the caller rolls back.)
  */
 export async function claimStatement(limit: number): Promise<ClaimStatement> {
-  const storage = (await getRuntime()).storage();
-  const probe = "bench-explain-probe";
-  let captured: { sql: string; bindings?: unknown[] } | null = null;
-  const onQuery = (query: { sql: string; bindings?: unknown[] }) => {
-    if (!captured && /skip\s+locked/i.test(query.sql)) captured = query;
-  };
-  storage.knex.on("query", onQuery);
-  try {
-    const now = new Date();
-    await storage.taskClaim({ backendName: probe, limit, workerId: "bench-explain", now, lockedUntil: new Date(now.getTime() + 60_000) });
-  } catch {
-    captured = null;
-  } finally {
-    storage.knex.off("query", onQuery);
-  }
-  const found = captured as { sql: string; bindings?: unknown[] } | null;
-  if (found) {
-    let index = 0;
-    const sql = found.sql.includes("$1") ? found.sql : found.sql.replace(/\?/g, () => `$${++index}`);
-    const params = (found.bindings ?? []).map((value) => (value === probe ? "default" : value));
-    return { sql, params, source: "captured from the storage layer's claim (knex query event)" };
-  }
-  return {
-    sql: `SELECT id FROM ${TABLE}
-           WHERE status = 'READY' AND backend_name = $1 AND available_at <= $2
-           ORDER BY priority DESC, available_at ASC
-           LIMIT $3
-           FOR UPDATE SKIP LOCKED`,
-    params: ["default", new Date(), limit],
-    source: "reconstructed (the claim could not be captured): the claim's SKIP LOCKED subselect",
-  };
+  const now = new Date();
+  const { text, values } = postgresClaimQuery({
+    backendName: "default",
+    limit,
+    workerId: "bench-explain",
+    now,
+    lockedUntil: new Date(now.getTime() + 60_000),
+  });
+  return { sql: text, params: values, source: "the PostgreSQL dialect's claim statement (postgresClaimQuery)" };
 }

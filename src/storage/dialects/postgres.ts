@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 import type { Dialect, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
-import { TASK_TABLE } from "../storage.ts";
+import { TASK_TABLE, type ClaimRequest } from "../storage.ts";
 import { migration0001 } from "../migrations/0001_create_task_table.ts";
 import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
 import { migration0004 } from "../migrations/0004_leaner_indexes.ts";
@@ -63,6 +63,30 @@ const CLAIMED_COLUMNS = [
 ].join(", ");
 
 /**
+ * The claim: one UPDATE over a SKIP LOCKED subselect, the batch in one round
+ * trip, served by the partial index over READY rows. Exported for the
+ * benchmark, which EXPLAINs exactly this statement.
+ */
+export function postgresClaimQuery({ backendName, queueName, limit, workerId, now, lockedUntil }: ClaimRequest): { text: string; values: unknown[] } {
+  const queueFilter = queueName ? "AND queue_name = $8" : "";
+  return {
+    // `id = ANY(ARRAY(subquery))`, not `FROM (subquery)`: for a large LIMIT the planner
+    // joins a FROM subquery by hashing a sequential scan of the whole table (3.8 ms at
+    // 20,000 rows, growing with history); the array keeps it to primary-key lookups (0.09 ms).
+    text: `UPDATE ${TASK_TABLE}
+              SET ${START_ATTEMPT}
+            WHERE id = ANY(ARRAY(
+                    SELECT id FROM ${TASK_TABLE}
+                     WHERE status = 'READY' AND backend_name = $5 AND available_at <= $6 ${queueFilter}
+                     ORDER BY ${CLAIM_ORDER}
+                     LIMIT $7
+                     FOR UPDATE SKIP LOCKED))
+            RETURNING ${CLAIMED_COLUMNS}`,
+    values: [now, now, workerId, lockedUntil, backendName, now, limit, ...(queueName ? [queueName] : [])],
+  };
+}
+
+/**
  * PostgreSQL: one UPDATE over a SKIP LOCKED subselect claims a whole batch in
  * a single round trip, served by the partial index over READY rows.
  */
@@ -73,25 +97,8 @@ export const postgresDialect: Dialect = {
   encodeDate: (date) => date,
   decodeDate: (value) => (value == null ? null : value instanceof Date ? value : new Date(value as number | string)),
 
-  async claim(knex, { backendName, queueName, limit, workerId, now, lockedUntil }, { prepared }) {
-    const queueFilter = queueName ? "AND queue_name = $8" : "";
-    const values = [now, now, workerId, lockedUntil, backendName, now, limit, ...(queueName ? [queueName] : [])];
-    const rows = await hotQuery(knex, prepared ? `database_task_claim${queueName ? "_queue" : ""}` : null, {
-      // `id = ANY(ARRAY(subquery))`, not `FROM (subquery)`: for a large LIMIT the planner
-      // joins a FROM subquery by hashing a sequential scan of the whole table (3.8 ms at
-      // 20,000 rows, growing with history); the array keeps it to primary-key lookups (0.09 ms).
-      text: `UPDATE ${TASK_TABLE}
-                SET ${START_ATTEMPT}
-              WHERE id = ANY(ARRAY(
-                      SELECT id FROM ${TASK_TABLE}
-                       WHERE status = 'READY' AND backend_name = $5 AND available_at <= $6 ${queueFilter}
-                       ORDER BY ${CLAIM_ORDER}
-                       LIMIT $7
-                       FOR UPDATE SKIP LOCKED))
-              RETURNING ${CLAIMED_COLUMNS}`,
-      values,
-    });
-    return rows;
+  async claim(knex, request, { prepared }) {
+    return hotQuery(knex, prepared ? `database_task_claim${request.queueName ? "_queue" : ""}` : null, postgresClaimQuery(request));
   },
 
   async claimById(knex, { id, statuses, workerId, now, lockedUntil }) {
