@@ -38,7 +38,7 @@ export interface BenchSettings {
 const full: BenchSettings = {
   quick: false,
   parts: [...PARTS],
-  rounds: 3,
+  rounds: 5,
   concurrency: 8,
   singleCount: 2_000,
   singleWarmup: 20,
@@ -48,7 +48,7 @@ const full: BenchSettings = {
   latencyBudgetMs: 15_000,
   latencyGapMs: [25, 60],
   historyRows: 1_000_000,
-  historyRounds: 3,
+  historyRounds: 5,
   memoryBaselineTasks: 10_000,
   memoryTasks: 200_000,
   pollSeconds: 2,

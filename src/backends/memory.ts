@@ -78,7 +78,7 @@ export class ImmediateBackend extends MemoryBackend {
         });
         const running = new TaskResult(structuredClone(data), this);
         events.safeEmit("taskStarted", running);
-        const outcome = await invokeTask(running, task);
+        const outcome = await invokeTask(running, () => running, task);
         if (outcome.ok) {
           Object.assign(data, { status: "SUCCESSFUL", returnValue: outcome.value, finishedAt: new Date() });
         } else {

@@ -279,8 +279,7 @@ export class SqlStorage implements Storage {
 
   decode(row: RawRow): TaskResultData {
     const d = this.#dialect;
-    const json = (value: unknown): JsonValue =>
-      value == null ? null : d.driverParsesJson || typeof value !== "string" ? (value as JsonValue) : JSON.parse(value);
+    const json = d.driverParsesJson ? asJson : parseJson;
     return {
       id: String(row.id),
       taskName: row.task_name as string,
@@ -302,6 +301,10 @@ export class SqlStorage implements Storage {
     };
   }
 }
+
+/** A JSON column as a driver that parses JSON hands it over; and as text the others hand over. */
+const asJson = (value: unknown): JsonValue => (value ?? null) as JsonValue;
+const parseJson = (value: unknown): JsonValue => (value == null ? null : typeof value === "string" ? JSON.parse(value) : (value as JsonValue));
 
 function byClaimOrder(a: TaskResultData, b: TaskResultData): number {
   return (

@@ -1,6 +1,6 @@
 import { normalizeJson, type JsonValue } from "../task/json.ts";
 import { getRegisteredTask, registeredTaskNames } from "../task/registry.ts";
-import type { TaskError, TaskResult } from "../task/result.ts";
+import type { TaskError, TaskResult, TaskResultData } from "../task/result.ts";
 import type { AnyTask, TaskContext } from "../task/task.ts";
 
 export type Invocation = { ok: true; value: JsonValue } | { ok: false; error: TaskError };
@@ -60,16 +60,22 @@ export class AttemptAbort {
 
 /**
  * Runs the task's function for one attempt and reports what happened; it
- * never throws. `result` is the task as it stands with this attempt started.
- * A timed-out attempt is reported at once; JavaScript cannot stop the
- * function, so its signal is aborted for it to stop by itself.
+ * never throws. `data` is the task as it stands with this attempt started;
+ * `asResult` gives it as the TaskResult a function that takes a context sees
+ * (made only for those). A timed-out attempt is reported at once; JavaScript
+ * cannot stop the function, so its signal is aborted for it to stop by itself.
  */
-export async function invokeTask(result: TaskResult, task?: AnyTask, abort: AttemptAbort = new AttemptAbort()): Promise<Invocation> {
+export async function invokeTask(
+  data: TaskResultData,
+  asResult: () => TaskResult,
+  task?: AnyTask,
+  abort: AttemptAbort = new AttemptAbort(),
+): Promise<Invocation> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    const definition = task ?? getRegisteredTask(result.taskName);
-    if (!definition) throw new TaskNotRegisteredError(result.taskName);
-    const args = definition.takesContext ? [contextFor(result, abort), ...result.args] : result.args;
+    const definition = task ?? getRegisteredTask(data.taskName);
+    if (!definition) throw new TaskNotRegisteredError(data.taskName);
+    const args = definition.takesContext ? [contextFor(asResult(), abort), ...data.args] : data.args;
     let value: unknown;
     if (definition.timeout === null) {
       value = await definition.fn(...args);

@@ -37,12 +37,14 @@ export async function runAttempt(
   { onReturned, abort }: { onReturned?: () => void; abort?: AttemptAbort } = {},
 ): Promise<FinishedAttempt> {
   const { leases, completions, logger, source } = context;
-  const started = new TaskResult(claimed, source);
-  if (events.listenerCount("taskStarted") > 0) events.safeEmit("taskStarted", started);
+  // The TaskResult of the started attempt, made only for a listener or a function that takes a context.
+  let started: TaskResult | null = null;
+  const asStarted = () => (started ??= new TaskResult(claimed, source));
+  if (events.listenerCount("taskStarted") > 0) events.safeEmit("taskStarted", asStarted());
   leases.track(claimed.id);
   let invocation;
   try {
-    invocation = await invokeTask(started, undefined, abort);
+    invocation = await invokeTask(claimed, asStarted, undefined, abort);
   } finally {
     onReturned?.();
   }
