@@ -1,0 +1,54 @@
+/**
+ * A worker frees a slot when the function returns and writes outcomes in
+ * batches. When the database records outcomes slower than tasks run, it must
+ * stop claiming rather than pile finished tasks up in memory: the tasks it has
+ * taken but not yet recorded stay within about twice its capacity.
+ */
+import { afterAll, expect, it } from "vitest";
+import { close, configure, getRuntime, Worker } from "../../src/index.ts";
+import type { AttemptOutcome } from "../../src/storage/storage.ts";
+import { add } from "../fixtures/tasks.ts";
+import { createTestDatabase } from "../helpers/databases.ts";
+
+const db = await createTestDatabase("postgres").catch(() => createTestDatabase("sqlite"));
+
+afterAll(async () => {
+  await close();
+  await db.drop();
+});
+
+it("stops claiming while outcomes wait to be written, and records every task", async () => {
+  configure({ database: db.url, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  const storage = (await getRuntime()).storage();
+  await storage.migrate();
+  await add.enqueueMany(Array.from({ length: 300 }, (_, i) => [i, 1] as [number, number]));
+
+  // The real database, made slow to record outcomes: every outcome write waits 40 ms first.
+  const write = storage.taskFinishAttempts.bind(storage);
+  storage.taskFinishAttempts = async (outcomes: AttemptOutcome[]) => {
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    return write(outcomes);
+  };
+  let started = 0;
+  let recorded = 0;
+  let mostUnrecorded = 0;
+  const concurrency = 2;
+  const prefetch = 8;
+  const worker = new Worker({
+    concurrency,
+    prefetch,
+    onTaskStart: () => {
+      started++;
+      mostUnrecorded = Math.max(mostUnrecorded, started - recorded);
+    },
+    onTaskFinish: () => recorded++,
+  });
+  const summary = await worker.run();
+
+  expect(summary.succeeded).toBe(300);
+  expect(await storage.taskCountPending({ backendName: "default", now: new Date() })).toBe(0);
+  // Started but not yet recorded: at most the capacity in flight plus one capacity of unwritten outcomes.
+  const capacity = concurrency + prefetch;
+  expect(mostUnrecorded).toBeLessThanOrEqual(2 * capacity + 1);
+  expect(mostUnrecorded).toBeGreaterThan(capacity); // the writer really was behind
+});
