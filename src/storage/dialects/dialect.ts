@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import type { MigrationStatements } from "../migrations/index.ts";
 import type { AttemptOutcome, Capabilities, ClaimByIdRequest, ClaimRequest, DialectName, NewTask } from "../storage.ts";
 
 /** How the worker's two hot statements (claim, batched outcomes) may run. */
@@ -37,7 +38,7 @@ export interface Dialect {
   /** Rows per INSERT statement (SQLite caps compound statements at 500 terms). */
   readonly insertChunkSize: number;
   /** The DDL of each migration for this dialect, by migration name (see ../migrations/). */
-  readonly migrationStatements: Record<string, { up: string[]; down: string[] }>;
+  readonly migrationStatements: MigrationStatements;
 }
 
 /** The order tasks are claimed in, shared by every dialect's claim: highest priority, then longest due. */

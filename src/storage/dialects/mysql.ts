@@ -2,10 +2,7 @@ import type { Knex } from "knex";
 import type { Dialect, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
-import { migration0001 } from "../migrations/0001_create_task_table.ts";
-import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
-import { migration0004 } from "../migrations/0004_leaner_indexes.ts";
-import { migration0002 } from "../migrations/0002_notify_on_insert.ts";
+import { migrationStatementsFor } from "../migrations/index.ts";
 
 const startAttempt = `status = 'RUNNING',
               started_at = COALESCE(started_at, ?),
@@ -67,10 +64,5 @@ export const mysqlDialect: Dialect = {
 
   dropLastWorkerId: "JSON_REMOVE(worker_ids, CONCAT('$[', JSON_LENGTH(worker_ids) - 1, ']'))",
   insertChunkSize: 1000,
-  migrationStatements: {
-    [migration0001.name]: migration0001.mysql,
-    [migration0002.name]: migration0002.mysql,
-    [migration0003.name]: migration0003.mysql,
-    [migration0004.name]: migration0004.mysql,
-  },
+  migrationStatements: migrationStatementsFor("mysql"),
 };

@@ -1,10 +1,7 @@
 import type { Dialect, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
 import { TASK_TABLE } from "../storage.ts";
-import { migration0001 } from "../migrations/0001_create_task_table.ts";
-import { migration0003 } from "../migrations/0003_dispatch_marker.ts";
-import { migration0004 } from "../migrations/0004_leaner_indexes.ts";
-import { migration0002 } from "../migrations/0002_notify_on_insert.ts";
+import { migrationStatementsFor } from "../migrations/index.ts";
 
 /** The columns a new attempt sets, shared by both claims; bindings: now, now, workerId, lockedUntil. */
 const START_ATTEMPT = `status = 'RUNNING',
@@ -57,10 +54,5 @@ export const sqliteDialect: Dialect = {
 
   dropLastWorkerId: "json_remove(worker_ids, '$[#-1]')",
   insertChunkSize: 400,
-  migrationStatements: {
-    [migration0001.name]: migration0001.sqlite,
-    [migration0002.name]: migration0002.sqlite,
-    [migration0003.name]: migration0003.sqlite,
-    [migration0004.name]: migration0004.sqlite,
-  },
+  migrationStatements: migrationStatementsFor("sqlite"),
 };
