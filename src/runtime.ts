@@ -78,8 +78,8 @@ export class Runtime {
     return { storage: this.storage(), leases: this.leases(), completions: this.completions(), logger: this.logger, source };
   }
 
-  /** Calls `onTasks` when tasks are inserted anywhere (PostgreSQL NOTIFY); resolves to a stop function. */
-  listenForTasks(onTasks: () => void): Promise<() => Promise<void>> {
+  /** Calls `onTasks` when tasks are inserted anywhere (PostgreSQL NOTIFY); returns a stop function. */
+  listenForTasks(onTasks: () => void): () => Promise<void> {
     return this.storage().listenForInserts(onTasks, this.logger);
   }
 

@@ -46,7 +46,13 @@ export class SqlStorage implements Storage {
    * (PostgreSQL). Reconnects after a lost connection. Resolves to a stop function;
    * a no-op elsewhere.
    */
-  async listenForInserts(onNotify: () => void, logger: { warn(message: string, meta?: Record<string, unknown>): void }): Promise<() => Promise<void>> {
+  /**
+   * Calls `onNotify` whenever tasks are inserted (on a database that can
+   * notify), and once as soon as it listens: tasks that arrived before that are
+   * not missed. Returns at once; the connection is made in the background (and
+   * remade if lost), so a worker starts claiming without waiting for it.
+   */
+  listenForInserts(onNotify: () => void, logger: { warn(message: string, meta?: Record<string, unknown>): void }): () => Promise<void> {
     const listen = this.#dialect.listen;
     if (!listen) return async () => {};
     let stop: (() => Promise<void>) | null = null;
@@ -55,7 +61,7 @@ export class SqlStorage implements Storage {
     const connect = async (delayMs: number): Promise<void> => {
       if (stopped) return;
       try {
-        stop = await listen(this.knex, onNotify, (error) => {
+        const unlisten = await listen(this.knex, onNotify, (error) => {
           logger.warn("Lost the LISTEN connection; polling until it is back", { error: String(error) });
           const lost = stop;
           stop = null;
@@ -63,18 +69,21 @@ export class SqlStorage implements Storage {
           retryTimer = setTimeout(() => void connect(1000), 1000);
           retryTimer.unref();
         });
-        if (stopped) await stop();
-        else onNotify(); // tasks may have arrived while we were not listening
+        if (stopped) return await unlisten();
+        stop = unlisten;
+        onNotify(); // tasks may have arrived while we were not listening
       } catch {
         retryTimer = setTimeout(() => void connect(Math.min(delayMs * 2, 30_000)), delayMs);
         retryTimer.unref();
       }
     };
-    await connect(1000);
+    const connecting = connect(1000);
     return async () => {
       stopped = true;
       if (retryTimer) clearTimeout(retryTimer);
+      await connecting;
       await stop?.();
+      stop = null;
     };
   }
 

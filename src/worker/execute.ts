@@ -1,4 +1,4 @@
-import { normalizeJson, type JsonValue } from "../task/json.ts";
+import { toStoredJson, type JsonValue } from "../task/json.ts";
 import { getRegisteredTask, registeredTaskNames } from "../task/registry.ts";
 import type { TaskError, TaskResult, TaskResultData } from "../task/result.ts";
 import type { AnyTask, TaskContext } from "../task/task.ts";
@@ -64,36 +64,61 @@ export class AttemptAbort {
  * `asResult` gives it as the TaskResult a function that takes a context sees
  * (made only for those). A timed-out attempt is reported at once; JavaScript
  * cannot stop the function, so its signal is aborted for it to stop by itself.
+ * A function that returns a plain value is reported without a promise: a
+ * worker's no-op tasks spent a measurable share of their time in promise
+ * bookkeeping.
  */
-export async function invokeTask(
+export function invokeTask(
   data: TaskResultData,
   asResult: () => TaskResult,
   task?: AnyTask,
   abort: AttemptAbort = new AttemptAbort(),
-): Promise<Invocation> {
-  let timer: NodeJS.Timeout | undefined;
+): Invocation | Promise<Invocation> {
   try {
     const definition = task ?? getRegisteredTask(data.taskName);
     if (!definition) throw new TaskNotRegisteredError(data.taskName);
     const args = definition.takesContext ? [contextFor(asResult(), abort), ...data.args] : data.args;
-    let value: unknown;
-    if (definition.timeout === null) {
-      value = await definition.fn(...args);
-    } else {
-      value = await Promise.race([
-        definition.fn(...args),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new TaskTimeoutError(definition.name, definition.timeout!);
-            abort.abort(error);
-            reject(error);
-          }, definition.timeout! * 1000);
-        }),
-      ]);
-    }
-    return { ok: true, value: normalizeJson(value === undefined ? null : value, "return value") };
+    if (definition.timeout !== null) return settle(withTimeout(definition, args, abort));
+    const value: unknown = definition.fn(...args);
+    return isThenable(value) ? settle(value) : succeeded(value);
   } catch (error) {
     return { ok: false, error: toTaskError(error) };
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+async function settle(pending: PromiseLike<unknown>): Promise<Invocation> {
+  try {
+    return succeeded(await pending);
+  } catch (error) {
+    return { ok: false, error: toTaskError(error) };
+  }
+}
+
+function succeeded(value: unknown): Invocation {
+  try {
+    return { ok: true, value: toStoredJson(value === undefined ? null : value, "return value") };
+  } catch (error) {
+    return { ok: false, error: toTaskError(error) };
+  }
+}
+
+async function withTimeout(definition: AnyTask, args: unknown[], abort: AttemptAbort): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      definition.fn(...args),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const error = new TaskTimeoutError(definition.name, definition.timeout!);
+          abort.abort(error);
+          reject(error);
+        }, definition.timeout! * 1000);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -117,9 +117,10 @@ export class Worker {
     let outageSince: number | null = null;
     let outageBackoff = 500;
     let nextRecovery = 0;
+    let recovering: Promise<unknown> | null = null;
     const unsubscribe = onEnqueued((name) => name === backendName && this.wake());
     // Only a worker that waits for work listens; a one-shot run just drains what is due.
-    const stopListening = this.options.continuous ? await runtime.listenForTasks(() => this.wake()) : async () => {};
+    const stopListening = this.options.continuous ? runtime.listenForTasks(() => this.wake()) : async () => {};
 
     let allReturned: (() => void) | null = null;
     const slotFreed = (id: string) => {
@@ -159,16 +160,29 @@ export class Worker {
           break;
         }
         // Refill when at most half the capacity is in flight: with prefetch, one claim then serves many tasks.
-        // Outcomes not yet written count too, beyond one batch's worth: when the database records outcomes
-        // slower than tasks run, claiming waits for it instead of piling finished tasks up in memory.
+        // Outcomes not yet written count too, beyond two capacities' worth (a batch being written and the
+        // next one gathering): when the database records outcomes slower than tasks run, claiming waits
+        // for it instead of piling finished tasks up in memory. (At one capacity, the claims and the
+        // outcome writes of a fast drain took turns instead of running side by side.)
         const unwritten = recording.size - executing.size;
-        const room = Math.min(capacity - inFlight - Math.max(0, unwritten - capacity), quota);
+        const room = Math.min(capacity - inFlight - Math.max(0, unwritten - 2 * capacity), quota);
         const shouldClaim = room > 0 && (inFlight === 0 || inFlight <= capacity / 2 || executing.size < concurrency);
         let batch: TaskResultData[] = [];
         this.#woken = false;
         try {
           if (Date.now() >= nextRecovery) {
-            await recoverExpiredTasks(storage, logger);
+            if (this.options.continuous) {
+              // Housekeeping beside the claims, not in front of them: on a table the planner has no
+              // statistics for yet, the look for expired leases is a scan that held up a worker's start.
+              recovering ??= recoverExpiredTasks(storage, logger)
+                .then(
+                  (recovered) => recovered > 0 && this.wake(),
+                  (error: unknown) => logger.warn("Could not check for tasks whose worker died; will retry", { error: errorMessage(error) }),
+                )
+                .finally(() => (recovering = null));
+            } else {
+              await recoverExpiredTasks(storage, logger);
+            }
             nextRecovery = Date.now() + Math.max(1000, leases.leaseMs / 2);
           }
           if (shouldClaim) {
@@ -176,7 +190,9 @@ export class Worker {
             batch = await storage.taskClaim({
               backendName,
               queueName: this.options.queueName,
-              limit: room,
+              // Nothing to run: claim just enough to fill the slots, which is quick, and the rest
+              // while those run, rather than leave every slot idle while a big batch is claimed.
+              limit: inFlight === 0 ? Math.min(room, concurrency) : room,
               workerId: this.workerId,
               now,
               lockedUntil: leases.lockedUntil(now),
@@ -221,6 +237,7 @@ export class Worker {
     } finally {
       unsubscribe();
       await stopListening();
+      await recovering;
       if (buffered.length > 0) {
         // Claimed ahead but never started: give them back rather than make shutdown wait for them.
         const release = buffered.splice(0);

@@ -2,7 +2,8 @@
  * A worker frees a slot when the function returns and writes outcomes in
  * batches. When the database records outcomes slower than tasks run, it must
  * stop claiming rather than pile finished tasks up in memory: the tasks it has
- * taken but not yet recorded stay within about twice its capacity.
+ * taken but not yet recorded stay within about three times its capacity (one in
+ * hand, one batch being written, the next gathering).
  */
 import { afterAll, expect, it } from "vitest";
 import { close, configure, getRuntime, Worker } from "../../src/index.ts";
@@ -47,8 +48,8 @@ it("stops claiming while outcomes wait to be written, and records every task", a
 
   expect(summary.succeeded).toBe(300);
   expect(await storage.taskCountPending({ backendName: "default", now: new Date() })).toBe(0);
-  // Started but not yet recorded: at most the capacity in flight plus one capacity of unwritten outcomes.
+  // Started but not yet recorded: at most the capacity in flight plus two capacities of unwritten outcomes.
   const capacity = concurrency + prefetch;
-  expect(mostUnrecorded).toBeLessThanOrEqual(2 * capacity + 1);
-  expect(mostUnrecorded).toBeGreaterThan(capacity); // the writer really was behind
+  expect(mostUnrecorded).toBeLessThanOrEqual(3 * capacity + 1);
+  expect(mostUnrecorded).toBeGreaterThan(2 * capacity); // the writer really was behind
 });
