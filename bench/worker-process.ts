@@ -24,12 +24,14 @@ const live = new Set<WorkerProcess>();
 
 /**
  * Node flags a system's own documentation gives for a worker process. This
- * project's README caps V8's young generation for long-running workers: on a
- * machine with much memory Node 24 lets it grow to 128 MiB under a high
- * allocation rate, which is most of a worker's resident memory.
+ * project's README caps V8's heap for long-running workers: the young
+ * generation (on a machine with much memory Node 24 lets it grow to 128 MiB
+ * under a high allocation rate) and the old generation's headroom (by default
+ * up to 4x what survives a full GC, grown in steps over the first ~50,000
+ * tasks: most of the rise between the memory goal's two readings).
  */
 const WORKER_NODE_FLAGS: Partial<Record<SystemName, string[]>> = {
-  "database-task": ["--max-semi-space-size=4"],
+  "database-task": ["--max-semi-space-size=4", "--heap-growing-percent=100"],
 };
 
 export class WorkerProcess {

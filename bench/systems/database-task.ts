@@ -52,7 +52,7 @@ export const databaseTask: QueueSystem = {
     worker: "new Worker({ concurrency: 8, prefetch: 500, continuous: true, interval: 2 }) in its own process (prefetch as graphile-worker's localQueue size)",
     enqueue: "task.enqueue(payload); bulk: task.enqueueMany([[payload], ...]) (one INSERT per 1000 rows)",
     connection: "configure({ database: url }) (knex + pg, default pool)",
-    node: "--max-semi-space-size=4, as the README advises for worker processes",
+    node: "--max-semi-space-size=4 --heap-growing-percent=100, as the README advises for worker processes",
     result: "the no-op returns { n }, recorded as the task's return value",
   },
   // READY rows through the claim index, RUNNING ones through the lease index (a RUNNING row is
