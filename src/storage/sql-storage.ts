@@ -42,15 +42,11 @@ export class SqlStorage implements Storage {
   }
 
   /**
-   * Wakes `onNotify` when tasks are inserted, where the database can push
-   * (PostgreSQL). Reconnects after a lost connection. Resolves to a stop function;
-   * a no-op elsewhere.
-   */
-  /**
-   * Calls `onNotify` whenever tasks are inserted (on a database that can
-   * notify), and once as soon as it listens: tasks that arrived before that are
-   * not missed. Returns at once; the connection is made in the background (and
-   * remade if lost), so a worker starts claiming without waiting for it.
+   * Calls `onNotify` whenever tasks are inserted, where the database can push
+   * (PostgreSQL; a no-op elsewhere), and once as soon as it listens: tasks that
+   * arrived before that are not missed. Returns a stop function at once; the
+   * connection is made in the background (and remade if lost), so a worker
+   * starts claiming without waiting for it.
    */
   listenForInserts(onNotify: () => void, logger: { warn(message: string, meta?: Record<string, unknown>): void }): () => Promise<void> {
     const listen = this.#dialect.listen;

@@ -122,6 +122,19 @@ export class Worker {
     // Only a worker that waits for work listens; a one-shot run just drains what is due.
     const stopListening = this.options.continuous ? runtime.listenForTasks(() => this.wake()) : async () => {};
 
+    const recoverInBackground = () => {
+      recovering ??= recoverExpiredTasks(storage, logger)
+        .then((recovered) => {
+          if (recovered > 0) this.wake();
+        })
+        .catch((error: unknown) => {
+          // During an outage the failing claims have said so once already: no line per check.
+          const log = outageSince === null ? logger.warn : logger.debug;
+          log.call(logger, "Could not check for tasks whose worker died; will retry", { error: errorMessage(error) });
+        })
+        .finally(() => (recovering = null));
+    };
+
     let allReturned: (() => void) | null = null;
     const slotFreed = (id: string) => {
       executing.delete(id);
@@ -171,18 +184,11 @@ export class Worker {
         this.#woken = false;
         try {
           if (Date.now() >= nextRecovery) {
-            if (this.options.continuous) {
-              // Housekeeping beside the claims, not in front of them: on a table the planner has no
-              // statistics for yet, the look for expired leases is a scan that held up a worker's start.
-              recovering ??= recoverExpiredTasks(storage, logger)
-                .then(
-                  (recovered) => recovered > 0 && this.wake(),
-                  (error: unknown) => logger.warn("Could not check for tasks whose worker died; will retry", { error: errorMessage(error) }),
-                )
-                .finally(() => (recovering = null));
-            } else {
-              await recoverExpiredTasks(storage, logger);
-            }
+            // A continuous worker does this housekeeping beside its claims, not in front of them: on a
+            // table the planner has no statistics for yet, the look for expired leases is a scan that
+            // held up a worker's start. A one-shot run recovers first, so it also runs what it recovers.
+            if (this.options.continuous) recoverInBackground();
+            else await recoverExpiredTasks(storage, logger);
             nextRecovery = Date.now() + Math.max(1000, leases.leaseMs / 2);
           }
           if (shouldClaim) {
