@@ -89,7 +89,9 @@ export const databaseTask: QueueSystem = {
     configure({ database: url, logger, worker: { concurrency } });
     currentHandler = handler;
     const knex = (await getRuntime()).storage().knex;
-    await Promise.all([knex.raw("SELECT 1"), knex.raw("SELECT 1")]); // open connections now, not on the clock
+    // Open the connections now, not on the drain clock: as many as a continuous worker holds at once
+    // (LISTEN, a claim, an outcome batch, the lease check), as graphile-worker's adapter opens 4.
+    await Promise.all(Array.from({ length: 4 }, () => knex.raw("SELECT 1")));
     let worker: Worker | null = null;
     let running: Promise<unknown> = Promise.resolve();
     return {
