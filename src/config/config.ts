@@ -26,8 +26,9 @@ export interface WorkerSettings {
   prefetch?: number;
   /**
    * PostgreSQL: run the worker's claim and outcome statements as named prepared
-   * statements (parsed and planned once per connection). Default true; set false
-   * behind a pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
+   * statements (parsed once per connection, planned afresh each run). Default
+   * true on connections this package opens, false on a knex instance you pass
+   * in; set false behind a transaction-mode pooler such as PgBouncer.
    */
   preparedStatements?: boolean;
 }

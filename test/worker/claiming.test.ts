@@ -1,4 +1,8 @@
 /**
+ * How much a worker claims at a time. With nothing in hand, just enough to
+ * fill its slots (a small claim is quick, so its slots start working at once),
+ * then its prefetch while those run.
+ *
  * A worker frees a slot when the function returns and writes outcomes in
  * batches. When the database records outcomes slower than tasks run, it must
  * stop claiming rather than pile finished tasks up in memory: the tasks it has
@@ -7,7 +11,7 @@
  */
 import { afterAll, expect, it } from "vitest";
 import { close, configure, getRuntime, Worker } from "../../src/index.ts";
-import type { AttemptOutcome } from "../../src/storage/storage.ts";
+import type { AttemptOutcome, ClaimRequest } from "../../src/storage/storage.ts";
 import { add } from "../fixtures/tasks.ts";
 import { createTestDatabase } from "../helpers/databases.ts";
 
@@ -52,4 +56,24 @@ it("stops claiming while outcomes wait to be written, and records every task", a
   const capacity = concurrency + prefetch;
   expect(mostUnrecorded).toBeLessThanOrEqual(3 * capacity + 1);
   expect(mostUnrecorded).toBeGreaterThan(2 * capacity); // the writer really was behind
+});
+
+it("claims its slots' worth first when idle, then up to its prefetch", async () => {
+  configure({ database: db.url, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  const storage = (await getRuntime()).storage();
+  await storage.migrate();
+  await add.enqueueMany(Array.from({ length: 100 }, (_, i) => [i, 1] as [number, number]));
+
+  const limits: number[] = [];
+  const claim = storage.taskClaim.bind(storage);
+  storage.taskClaim = (request: ClaimRequest) => {
+    limits.push(request.limit);
+    return claim(request);
+  };
+  const summary = await new Worker({ concurrency: 3, prefetch: 40 }).run();
+
+  expect(summary.succeeded).toBe(100);
+  expect(limits[0]).toBe(3);
+  expect(Math.max(...limits.slice(1))).toBeGreaterThan(3);
+  expect(Math.max(...limits)).toBeLessThanOrEqual(43);
 });
