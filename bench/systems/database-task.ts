@@ -96,7 +96,7 @@ export const databaseTask: QueueSystem = {
     let running: Promise<unknown> = Promise.resolve();
     return {
       async start() {
-        worker = new Worker({ concurrency, prefetch: PREFETCH, continuous: true, interval: pollSeconds });
+        worker = new Worker({ concurrency, prefetch: PREFETCH, continuous: true, interval: pollSeconds, claimMode: process.env.BENCH_CLAIM_MODE === "lock" ? "lock" : "lease" });
         running = worker.run().catch((error) => logger.error("worker failed", { error: String(error) }));
       },
       async stop() {

@@ -1,4 +1,5 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { CLAIM_MODES, type ClaimMode } from "../config/config.ts";
 import { loadConfig } from "../runtime.ts";
 import { Worker } from "../worker/worker.ts";
 import { positiveSeconds, pythonFloat, wholeNumber } from "./options.ts";
@@ -12,6 +13,7 @@ interface WorkerCommandOptions {
   maxTasks: number;
   concurrency?: number;
   prefetch?: number;
+  claimMode?: ClaimMode;
   gracePeriod: number;
 }
 
@@ -26,6 +28,11 @@ export function registerWorkerCommand(program: Command): void {
     .option("--max-tasks <n>", "stop after this many tasks (0 = unlimited)", wholeNumber(0), 0)
     .option("--concurrency <n>", "tasks run at once (default: 1, or worker.concurrency in the config)", wholeNumber(1, 1000))
     .option("--prefetch <n>", "tasks claimed ahead of free slots (default: 0, or worker.prefetch in the config)", wholeNumber(0, 10_000))
+    .addOption(
+      new Option("--claim-mode <mode>", 'how claimed tasks are held: "lease" (default, or worker.claimMode in the config) or "lock" (PostgreSQL)').choices([
+        ...CLAIM_MODES,
+      ]),
+    )
     .option(
       "--grace-period <seconds>",
       "on SIGTERM/SIGINT, how long running tasks may finish before they are put back in the queue",
@@ -52,6 +59,7 @@ export function registerWorkerCommand(program: Command): void {
         maxTasks: options.maxTasks,
         concurrency,
         prefetch: options.prefetch,
+        claimMode: options.claimMode,
         onTaskStart: (task) => out(`\nProcessing task: ${task.id} (${task.taskName})`),
         onTaskFinish: (result) => {
           const task = subject(result.id);

@@ -31,7 +31,18 @@ export interface WorkerSettings {
    * in; set false behind a transaction-mode pooler such as PgBouncer.
    */
   preparedStatements?: boolean;
+  /**
+   * How a worker holds the tasks it claims. "lease" (default): the claim marks
+   * them RUNNING with a lease, renewed while they run. "lock" (PostgreSQL):
+   * the claim only locks the rows, in a transaction that stays open until the
+   * batch's last outcome is written; one write per task instead of two, for
+   * many short tasks. See "Claim modes" in the README.
+   */
+  claimMode?: ClaimMode;
 }
+
+export type ClaimMode = "lease" | "lock";
+export const CLAIM_MODES: readonly ClaimMode[] = ["lease", "lock"];
 
 export interface DatabaseTaskConfig {
   /** A URL (postgres://, mysql://, mariadb://, sqlite://), a knex config, or a knex instance. `DATABASE_URL` wins when set. */
@@ -51,7 +62,7 @@ export function defineConfig(config: DatabaseTaskConfig): DatabaseTaskConfig {
 
 const TOP_LEVEL_KEYS = ["database", "backends", "tasks", "worker", "logger"];
 const BACKEND_KEYS = ["backend", "queues", "options"];
-const WORKER_KEYS = ["concurrency", "interval", "leaseSeconds", "prefetch", "preparedStatements"];
+const WORKER_KEYS = ["concurrency", "interval", "leaseSeconds", "prefetch", "preparedStatements", "claimMode"];
 const BUILT_IN_BACKENDS: BuiltInBackend[] = ["database", "immediate", "dummy", "cloudtasks"];
 
 function closest(word: string, candidates: string[]): string | undefined {
@@ -125,6 +136,9 @@ export function validateConfig(config: unknown, source: string): DatabaseTaskCon
     }
     if (c.worker.preparedStatements !== undefined && typeof c.worker.preparedStatements !== "boolean") {
       throw new ConfigError(`worker.preparedStatements must be true or false; got ${JSON.stringify(c.worker.preparedStatements)}.`);
+    }
+    if (c.worker.claimMode !== undefined && !CLAIM_MODES.includes(c.worker.claimMode)) {
+      throw new ConfigError(`worker.claimMode must be "lease" or "lock"; got ${JSON.stringify(c.worker.claimMode)}.`);
     }
   }
   return c;

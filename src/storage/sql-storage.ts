@@ -8,6 +8,7 @@ import {
   type AttemptOutcome,
   type ClaimByIdRequest,
   type ClaimRequest,
+  type LockedClaim,
   type NewTask,
   type PendingCountRequest,
   type PurgeRequest,
@@ -124,6 +125,14 @@ export class SqlStorage implements Storage {
   async taskClaim(request: ClaimRequest): Promise<TaskResultData[]> {
     const rows = await this.#dialect.claim(this.knex, request, this.#hotPath);
     return rows.map((row) => this.#decodeClaimed(row)).sort(byClaimOrder);
+  }
+
+  async taskClaimLocked(request: Omit<ClaimRequest, "lockedUntil">): Promise<LockedClaim> {
+    const claimLocked = this.#dialect.claimLocked;
+    if (!claimLocked) throw new Error(`The ${this.dialect} dialect cannot hold claims in a transaction (capabilities.lockedClaims is false)`);
+    const { rows, commit, rollback } = await claimLocked(this.knex, request, this.#hotPath);
+    // A SELECT hands its rows back in its ORDER BY (an UPDATE ... RETURNING does not): no sort.
+    return { tasks: rows.map((row) => this.#decodeClaimed(row)), commit, rollback };
   }
 
   async taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable"> {

@@ -14,6 +14,8 @@ export interface Capabilities {
   updateReturning: boolean;
   /** LISTEN / NOTIFY wake-ups */
   listenNotify: boolean;
+  /** Claims held as row locks in an open transaction (`claimMode: "lock"`) */
+  lockedClaims: boolean;
 }
 
 export interface NewTask {
@@ -57,8 +59,26 @@ export interface AttemptOutcome {
   finishedAt: Date | null;
   /** For READY (a retry): when it may run again. */
   availableAt: Date | null;
+  /** When the attempt started; written only by a locked claim's commit (a lease claim wrote it when claiming). */
+  startedAt?: Date | null;
   /** Only if the lease ran out before this time (recovering a lost attempt). */
   leaseExpiredBefore?: Date;
+}
+
+/**
+ * Tasks claimed with `claimMode: "lock"`: row locks held by an open
+ * transaction, nothing written yet. The tasks look claimed (RUNNING, their
+ * attempt counted, this worker's id added), but in the table they stay READY
+ * until `commit` writes every outcome and ends the transaction. If the
+ * transaction ends any other way (`rollback`, a lost connection, a dead
+ * process), the tasks are simply READY again for the next worker.
+ */
+export interface LockedClaim {
+  tasks: TaskResultData[];
+  /** Writes these outcomes (each with `startedAt`, the attempt's start) and commits; tasks left out stay READY, untouched. */
+  commit(outcomes: AttemptOutcome[]): Promise<void>;
+  /** Ends the transaction without writing anything: every task stays READY. */
+  rollback(): Promise<void>;
 }
 
 export interface PurgeRequest {
@@ -89,6 +109,8 @@ export interface Storage {
   taskInsertMany(tasks: NewTask[], transaction?: Knex.Transaction | null): Promise<void>;
   taskGet(id: string): Promise<TaskResultData | undefined>;
   taskClaim(request: ClaimRequest): Promise<TaskResultData[]>;
+  /** Claims with row locks held in an open transaction (`claimMode: "lock"`; only where `capabilities.lockedClaims`). */
+  taskClaimLocked(request: Omit<ClaimRequest, "lockedUntil">): Promise<LockedClaim>;
   /** The claimed task, or why it could not be claimed. */
   taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable">;
   /** Returns whether the outcome was written (false when the attempt had lost the task). */

@@ -34,14 +34,23 @@ export interface FinishedAttempt {
 export async function runAttempt(
   context: RunContext,
   claimed: TaskResultData,
-  { onReturned, abort }: { onReturned?: () => void; abort?: AttemptAbort } = {},
+  {
+    onReturned,
+    abort,
+    record,
+  }: {
+    onReturned?: () => void;
+    abort?: AttemptAbort;
+    /** Where the outcome goes instead of the lease's completion writer: a locked claim's batch (it logs its own failures). */
+    record?: (outcome: AttemptOutcome) => Promise<boolean>;
+  } = {},
 ): Promise<FinishedAttempt> {
   const { leases, completions, logger, source } = context;
   // The TaskResult of the started attempt, made only for a listener or a function that takes a context.
   let started: TaskResult | null = null;
   const asStarted = () => (started ??= new TaskResult(claimed, source));
   if (events.listenerCount("taskStarted") > 0) events.safeEmit("taskStarted", asStarted());
-  leases.track(claimed.id);
+  if (!record) leases.track(claimed.id);
   let invocation;
   try {
     invocation = await invokeTask(claimed, asStarted, undefined, abort);
@@ -59,15 +68,16 @@ export async function runAttempt(
     errors: invocation.ok ? null : errors,
     finishedAt: retry ? null : now,
     availableAt: retry ? new Date(now.getTime() + retryDelayMs(claimed.attempts)) : null,
+    startedAt: claimed.lastAttemptedAt,
   };
-  const written = await completions.write(outcome);
-  leases.untrack(claimed.id);
-  if (!written) {
+  if (record) await record(outcome);
+  else if (!(await completions.write(outcome))) {
     logger.warn("Task outcome not recorded: its lease had expired and another attempt took over", {
       taskId: claimed.id,
       taskName: claimed.taskName,
     });
   }
+  if (!record) leases.untrack(claimed.id);
   let finished: TaskResult | null = null;
   const attempt: FinishedAttempt = {
     status: outcome.status,
@@ -132,22 +142,26 @@ export async function recoverExpiredTasks(storage: Storage, logger: Logger, now 
  */
 export async function abandonRunningTasks(storage: Storage, tasks: TaskResultData[], workerId: string): Promise<void> {
   const now = new Date();
-  await storage.taskFinishAttempts(
-    tasks.map((task) => ({
-      id: task.id,
-      attempt: task.attempts,
-      status: "READY" as const,
-      returnValue: null,
-      errors: [
-        ...task.errors,
-        {
-          errorClass: "WorkerShutdown",
-          message: `Attempt ${task.attempts} was interrupted: worker ${workerId} shut down before it finished; the task was put back in the queue.`,
-          stack: "",
-        },
-      ],
-      finishedAt: null,
-      availableAt: now,
-    })),
-  );
+  await storage.taskFinishAttempts(tasks.map((task) => interruptedOutcome(task, workerId, now)));
+}
+
+/** The outcome of an attempt cut short by its worker's shutdown: READY again at once, the interruption noted. */
+export function interruptedOutcome(task: TaskResultData, workerId: string, now = new Date()): AttemptOutcome {
+  return {
+    id: task.id,
+    attempt: task.attempts,
+    status: "READY",
+    returnValue: null,
+    errors: [
+      ...task.errors,
+      {
+        errorClass: "WorkerShutdown",
+        message: `Attempt ${task.attempts} was interrupted: worker ${workerId} shut down before it finished; the task was put back in the queue.`,
+        stack: "",
+      },
+    ],
+    finishedAt: null,
+    availableAt: now,
+    startedAt: task.lastAttemptedAt,
+  };
 }

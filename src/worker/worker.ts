@@ -1,8 +1,12 @@
-import { errorMessage } from "../errors.ts";
+import type { Knex } from "knex";
+import { ConfigError, errorMessage } from "../errors.ts";
 import { getRuntime, type Runtime } from "../runtime.ts";
 import type { TaskResult, TaskResultData } from "../task/result.ts";
+import type { AttemptOutcome } from "../storage/storage.ts";
 import { AttemptAbort } from "./execute.ts";
-import { abandonRunningTasks, recoverExpiredTasks, runAttempt, type FinishedAttempt } from "./run.ts";
+import { abandonRunningTasks, interruptedOutcome, recoverExpiredTasks, runAttempt, type FinishedAttempt } from "./run.ts";
+import { LockedBatch } from "./locked-batch.ts";
+import type { ClaimMode } from "../config/config.ts";
 import { onEnqueued } from "./wake.ts";
 import { newWorkerId } from "./worker-id.ts";
 
@@ -18,6 +22,12 @@ export interface WorkerOptions {
    * Default: the config's worker.prefetch, else 0 (claim only for free slots).
    */
   prefetch?: number;
+  /**
+   * "lease" (default): a claim marks its tasks RUNNING with a lease.
+   * "lock" (PostgreSQL): a claim only locks them, in a transaction held until
+   * its batch's outcomes are written. Default: the config's worker.claimMode.
+   */
+  claimMode?: ClaimMode;
   /** Keep polling when the queue is empty (otherwise stop once it is drained). Default false. */
   continuous?: boolean;
   /** Seconds between polls when idle. Default: the config's worker.interval, else 5. */
@@ -43,6 +53,12 @@ export interface WorkerSummary {
 }
 
 const MAX_OUTAGE_BACKOFF_MS = 30_000;
+
+/** The most connections the knex pool opens (knex's default is 10). */
+function poolSize(knex: Knex): number {
+  const max = (knex.client as { pool?: { max?: number } }).pool?.max;
+  return typeof max === "number" && max > 0 ? max : 10;
+}
 /** Node runs a longer timer after 1 ms (TimeoutOverflowWarning): a huge interval or grace period would mean none at all. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -108,6 +124,19 @@ export class Worker {
     const capacity = concurrency + prefetch;
     const intervalMs = (this.options.interval ?? runtime.config.worker?.interval ?? 5) * 1000;
     const maxTasks = this.options.maxTasks ?? 0;
+    const lockMode = (this.options.claimMode ?? runtime.config.worker?.claimMode ?? "lease") === "lock";
+    if (lockMode && !storage.capabilities.lockedClaims) {
+      throw new ConfigError(
+        `claimMode "lock" needs PostgreSQL (it holds row locks in an open transaction while tasks run); ` +
+          `this database is ${storage.dialect}. Use the default claimMode "lease".`,
+      );
+    }
+    // Lock mode: each claimed task's batch, and the batches whose transaction is open. Each holds a
+    // pooled connection until its last task is done, so they stay fewer than the pool's connections:
+    // the LISTEN connection and the tasks' own queries (an enqueue from inside a task) need one too.
+    const batchOf = new Map<string, LockedBatch>();
+    const openBatches = new Set<LockedBatch>();
+    const maxOpenBatches = Math.max(1, poolSize(storage.knex) - 2);
     const summary: WorkerSummary = { processed: 0, succeeded: 0, failed: 0, retried: 0, reachedMaxTasks: false };
     // `executing`: tasks whose function still runs (they hold the slots); `recording`: their outcome writes.
     const recording = new Set<Promise<void>>();
@@ -150,11 +179,25 @@ export class Worker {
       else summary.retried++;
       this.options.onTaskFinish?.(attempt.result());
     };
+    const recordInBatch = (id: string) => (outcome: AttemptOutcome) => {
+      const batch = batchOf.get(id);
+      batchOf.delete(id);
+      return batch ? batch.record(outcome) : Promise.resolve(false);
+    };
     const start = (task: TaskResultData) => {
+      if (lockMode) {
+        // Nothing was written at claim time: the attempt starts now, and its commit records when.
+        task.lastAttemptedAt = new Date();
+        task.startedAt ??= task.lastAttemptedAt;
+      }
       this.options.onTaskStart?.(task);
       const abort = new AttemptAbort();
       executing.set(task.id, { task, abort });
-      const record: Promise<void> = runAttempt(context, task, { onReturned: () => slotFreed(task.id), abort })
+      const record: Promise<void> = runAttempt(context, task, {
+        onReturned: () => slotFreed(task.id),
+        abort,
+        record: lockMode ? recordInBatch(task.id) : undefined,
+      })
         .then(outcomeRecorded)
         .finally(() => {
           recording.delete(record);
@@ -179,7 +222,8 @@ export class Worker {
         // outcome writes of a fast drain took turns instead of running side by side.)
         const unwritten = recording.size - executing.size;
         const room = Math.min(capacity - inFlight - Math.max(0, unwritten - 2 * capacity), quota);
-        const shouldClaim = room > 0 && (inFlight === 0 || inFlight <= capacity / 2 || executing.size < concurrency);
+        const shouldClaim =
+          room > 0 && openBatches.size < maxOpenBatches && (inFlight === 0 || inFlight <= capacity / 2 || executing.size < concurrency);
         let batch: TaskResultData[] = [];
         this.#woken = false;
         try {
@@ -193,7 +237,7 @@ export class Worker {
           }
           if (shouldClaim) {
             const now = new Date();
-            batch = await storage.taskClaim({
+            const request = {
               backendName,
               queueName: this.options.queueName,
               // Nothing to run: claim just enough to fill the slots, which is quick, and the rest
@@ -201,8 +245,9 @@ export class Worker {
               limit: inFlight === 0 ? Math.min(room, concurrency) : room,
               workerId: this.workerId,
               now,
-              lockedUntil: leases.lockedUntil(now),
-            });
+            };
+            if (lockMode) batch = this.#openBatch(new LockedBatch(await storage.taskClaimLocked(request), logger), batchOf, openBatches);
+            else batch = await storage.taskClaim({ ...request, lockedUntil: leases.lockedUntil(now) });
           }
           if (outageSince !== null) {
             logger.info("Database reachable again; worker resumed", { workerId: this.workerId, downMs: Date.now() - outageSince });
@@ -223,7 +268,7 @@ export class Worker {
 
         claimed += batch.length;
         for (const task of batch) {
-          leases.track(task.id);
+          if (!lockMode) leases.track(task.id);
           if (executing.size < concurrency) start(task);
           else buffered.push(task);
         }
@@ -247,8 +292,13 @@ export class Worker {
       if (buffered.length > 0) {
         // Claimed ahead but never started: give them back rather than make shutdown wait for them.
         const release = buffered.splice(0);
+        if (lockMode) {
+          // Left out of their batch's commit, they were never written to: READY as they were.
+          for (const task of release) batchOf.get(task.id)?.giveBack(task.id);
+          release.length = 0;
+        }
         for (const task of release) leases.untrack(task.id);
-        await storage.taskRelease(release.map((task) => ({ id: task.id, attempt: task.attempts }))).catch((error: unknown) =>
+        if (release.length > 0) await storage.taskRelease(release.map((task) => ({ id: task.id, attempt: task.attempts }))).catch((error: unknown) =>
           logger.warn("Could not give back prefetched tasks; they return when their lease expires", { error: errorMessage(error) }),
         );
       }
@@ -264,16 +314,33 @@ export class Worker {
         const interrupted = [...executing.values()];
         for (const { abort } of interrupted) abort.abort(new Error("worker shutting down"));
         this.abandoned = interrupted.length;
-        await abandonRunningTasks(storage, interrupted.map((e) => e.task), this.workerId).catch((error: unknown) =>
+        if (lockMode) {
+          // Their rows are locked by this worker's own transactions: the interruption goes in with the batch.
+          for (const { task } of interrupted) void recordInBatch(task.id)(interruptedOutcome(task, this.workerId));
+        } else await abandonRunningTasks(storage, interrupted.map((e) => e.task), this.workerId).catch((error: unknown) =>
           logger.warn("Could not give back interrupted tasks; they return when their lease expires", { error: errorMessage(error) }),
         );
         for (const { task } of interrupted) leases.untrack(task.id);
       } else {
         await Promise.race([Promise.all(recording), graceOver]);
       }
+      // Every batch is settled by now (each task finished, was given back or interrupted); committing is all that is left.
+      await Promise.all([...openBatches].map((batch) => batch.close()));
       if (this.#graceTimer) clearTimeout(this.#graceTimer);
     }
     return summary;
+  }
+
+  /** Starts tracking a locked claim's batch; hands back its tasks. */
+  #openBatch(batch: LockedBatch, batchOf: Map<string, LockedBatch>, openBatches: Set<LockedBatch>): TaskResultData[] {
+    if (batch.tasks.length === 0) return [];
+    openBatches.add(batch);
+    for (const task of batch.tasks) batchOf.set(task.id, batch);
+    void batch.committed.then(() => {
+      openBatches.delete(batch);
+      this.wake();
+    });
+    return batch.tasks;
   }
 
   #sleep(ms: number): Promise<void> {

@@ -11,6 +11,13 @@ export interface HotPathOptions {
 /** A row as the driver returns it, before decoding. */
 export type RawRow = Record<string, unknown>;
 
+/** What a dialect's locked claim hands the storage: see LockedClaim. */
+export interface LockedRows {
+  rows: RawRow[];
+  commit(outcomes: AttemptOutcome[]): Promise<void>;
+  rollback(): Promise<void>;
+}
+
 /**
  * Everything that differs between databases: value encodings, the claim
  * statements (the hot path), and the DDL. Portable statements are in
@@ -25,6 +32,12 @@ export interface Dialect {
   readonly driverParsesJson: boolean;
   /** Claims up to `limit` due READY tasks and marks them RUNNING, in one short transaction. `prepared`: see HotPathOptions. */
   claim(knex: Knex, request: ClaimRequest, options: HotPathOptions): Promise<RawRow[]>;
+  /**
+   * Begins a transaction on a connection of its own, locks up to `limit` due
+   * READY tasks with SKIP LOCKED and returns them without writing anything.
+   * Absent: the dialect cannot hold claims that way (see LockedClaim).
+   */
+  claimLocked?(knex: Knex, request: Omit<ClaimRequest, "lockedUntil">, options: HotPathOptions): Promise<LockedRows>;
   /** Claims one task by id if its status is one of `request.statuses`. */
   claimById(knex: Knex, request: ClaimByIdRequest): Promise<RawRow | undefined>;
   /** Writes many attempt outcomes in one statement; returns the ids it updated. Absent: one UPDATE each, in one transaction. */

@@ -19,7 +19,7 @@ const startAttempt = `status = 'RUNNING',
  */
 export const mysqlDialect: Dialect = {
   name: "mysql",
-  capabilities: { skipLocked: true, updateReturning: false, listenNotify: false },
+  capabilities: { skipLocked: true, updateReturning: false, listenNotify: false, lockedClaims: false },
   driverParsesJson: false,
   encodeDate: (date) => date,
   decodeDate: (value) => (value == null ? null : value instanceof Date ? value : new Date(value as string)),

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
-import type { Dialect, RawRow } from "./dialect.ts";
+import type { Dialect, LockedRows, RawRow } from "./dialect.ts";
 import { CLAIM_ORDER } from "./dialect.ts";
-import { TASK_TABLE, type ClaimRequest } from "../storage.ts";
+import { TASK_TABLE, type AttemptOutcome, type ClaimRequest } from "../storage.ts";
 import { NOTIFY_CHANNEL } from "../migrations/0002_notify_on_insert.ts";
 import { migrationStatementsFor } from "../migrations/index.ts";
 
@@ -120,12 +120,125 @@ export function postgresClaimQuery({ backendName, queueName, limit, workerId, no
 }
 
 /**
+ * What a locked claim hands back: the row as it is (READY, nothing written),
+ * as lean as the batch claim's. `fillLocked` makes it the attempt that is
+ * about to run; its start time is set when it starts (see Worker).
+ */
+const LOCKED_COLUMNS = [
+  "id",
+  "task_name",
+  "queue_name",
+  "priority",
+  "args",
+  "NULLIF(errors, '[]'::jsonb) AS errors",
+  "NULLIF(worker_ids, '[]'::jsonb) AS worker_ids",
+  "attempts",
+  "max_attempts",
+  epochMs("run_after"),
+  epochMs("enqueued_at"),
+  epochMs("started_at"),
+].join(", ");
+
+function fillLocked(rows: RawRow[], { backendName, workerId }: Omit<ClaimRequest, "lockedUntil">): RawRow[] {
+  for (const row of rows) {
+    row.backend_name = backendName;
+    row.attempts = (row.attempts as number) + 1;
+    row.errors ??= [];
+    row.worker_ids = row.worker_ids ? [...(row.worker_ids as string[]), workerId] : [workerId];
+  }
+  return rows;
+}
+
+/**
+ * The outcomes of a locked claim, written in one UPDATE inside its transaction:
+ * the whole attempt at once (the claim wrote nothing), so each task costs one
+ * row version instead of two. No attempt check: the transaction holds the rows.
+ */
+const LOCKED_FINISH = `UPDATE ${TASK_TABLE} AS t
+                SET status = v.s,
+                    return_value = v.r,
+                    errors = COALESCE(v.e, t.errors),
+                    attempts = v.a,
+                    worker_ids = t.worker_ids || jsonb_build_array($2::text),
+                    started_at = COALESCE(t.started_at, to_timestamp(v.t / 1000.0)),
+                    last_attempted_at = to_timestamp(v.t / 1000.0),
+                    finished_at = to_timestamp(v.f / 1000.0),
+                    available_at = COALESCE(to_timestamp(v.v / 1000.0), t.available_at),
+                    locked_until = NULL
+               FROM json_to_recordset($1::json)
+                    -- id, attempt, status, return value, errors, started, finished, available again (ms)
+                    AS v(i uuid, a int, s text, r jsonb, e jsonb, t float8, f float8, v float8)
+              WHERE t.id = v.i`;
+
+async function claimLockedPostgres(knex: Knex, request: Omit<ClaimRequest, "lockedUntil">, prepared: boolean): Promise<LockedRows> {
+  const connection = (await knex.client.acquireConnection()) as PgConnection;
+  let released = false;
+  // Ends the transaction and hands the connection back, once, whatever happens on the way.
+  const end = async (statement: "COMMIT" | "ROLLBACK") => {
+    if (released) return;
+    released = true;
+    try {
+      await connection.query(statement);
+    } finally {
+      await knex.client.releaseConnection(connection);
+    }
+  };
+  const rollbackQuietly = () => end("ROLLBACK").catch(() => {});
+  const { backendName, queueName, limit, workerId, now } = request;
+  try {
+    await connection.query("BEGIN");
+    const text = `SELECT ${LOCKED_COLUMNS} FROM ${TASK_TABLE}
+                   WHERE status = 'READY' AND backend_name = $1 AND available_at <= $2 ${queueName ? "AND queue_name = $4" : ""}
+                   ORDER BY ${CLAIM_ORDER}
+                   LIMIT $3
+                   FOR UPDATE SKIP LOCKED`;
+    const values = [backendName, now, limit, ...(queueName ? [queueName] : [])];
+    const name = prepared ? `database_task_claim_locked${queueName ? "_queue" : ""}` : undefined;
+    const { rows } = (await connection.query({ name, text, values })) as { rows: RawRow[] };
+    if (rows.length === 0) await end("COMMIT");
+    return {
+      rows: fillLocked(rows, request),
+      async commit(outcomes: AttemptOutcome[]) {
+        try {
+          if (outcomes.length > 0) {
+            // One-letter keys: the document is most of what goes over the wire, and every byte is copied and parsed.
+            const batch = outcomes.map((o) => ({
+              i: o.id,
+              a: o.attempt,
+              s: o.status,
+              r: o.returnValue ?? undefined,
+              e: o.errors ?? undefined,
+              t: (o.startedAt ?? now).getTime(),
+              f: o.finishedAt?.getTime(),
+              v: o.availableAt?.getTime(),
+            }));
+            await connection.query({
+              name: prepared ? "database_task_finish_locked" : undefined,
+              text: LOCKED_FINISH,
+              values: [JSON.stringify(batch), workerId],
+            });
+          }
+          await end("COMMIT");
+        } catch (error) {
+          await rollbackQuietly();
+          throw error;
+        }
+      },
+      rollback: rollbackQuietly,
+    };
+  } catch (error) {
+    await rollbackQuietly();
+    throw error;
+  }
+}
+
+/**
  * PostgreSQL: one UPDATE over a SKIP LOCKED subselect claims a whole batch in
  * a single round trip, served by the partial index over READY rows.
  */
 export const postgresDialect: Dialect = {
   name: "postgres",
-  capabilities: { skipLocked: true, updateReturning: true, listenNotify: true },
+  capabilities: { skipLocked: true, updateReturning: true, listenNotify: true, lockedClaims: true },
   driverParsesJson: true,
   encodeDate: (date) => date,
   decodeDate: (value) => (value == null ? null : value instanceof Date ? value : new Date(value as number | string)),
@@ -134,6 +247,8 @@ export const postgresDialect: Dialect = {
     const rows = await pgQuery(knex, prepared ? `database_task_claim${request.queueName ? "_queue" : ""}` : null, postgresClaimQuery(request));
     return fillClaimed(rows, request);
   },
+
+  claimLocked: (knex, request, { prepared }) => claimLockedPostgres(knex, request, prepared),
 
   async claimById(knex, { id, statuses, workerId, now, lockedUntil }) {
     const rows = await pgQuery(knex, null, {

@@ -20,7 +20,7 @@ const START_ATTEMPT = `status = 'RUNNING',
  */
 export const sqliteDialect: Dialect = {
   name: "sqlite",
-  capabilities: { skipLocked: false, updateReturning: true, listenNotify: false },
+  capabilities: { skipLocked: false, updateReturning: true, listenNotify: false, lockedClaims: false },
   driverParsesJson: false,
   encodeDate: (date) => date.getTime(),
   decodeDate: (value) => (value == null ? null : new Date(Number(value))),
