@@ -11,14 +11,16 @@ import type { CloudTasksResult, HistoryResult, MemoryResult, RoundResult } from 
 const OURS: SystemName = "database-task";
 const PEERS: SystemName[] = ["graphile-worker", "pg-boss"];
 
-export type WorkloadId = "singleEnqueue" | "bulkEnqueue" | "drain" | "idleLatencyP50" | "idleLatencyP90";
+export type WorkloadId = "singleEnqueue" | "bulkEnqueue" | "drain" | "drainLeaseMode" | "idleLatencyP50" | "idleLatencyP90";
 
 interface WorkloadDef {
   id: WorkloadId;
   title: string;
   unit: string;
   higherIsBetter: boolean;
-  pick: (round: RoundResult) => number;
+  pick: (round: RoundResult) => number | undefined;
+  /** Compared with the peers' figures for this workload instead (measured for this project alone). */
+  peersFrom?: WorkloadId;
 }
 
 function workloadDefs(settings: BenchSettings): WorkloadDef[] {
@@ -33,6 +35,14 @@ function workloadDefs(settings: BenchSettings): WorkloadDef[] {
       pick: (r) => r.bulk.jobsPerSecond,
     },
     { id: "drain", title: `drain ${bulkJobs} queued jobs`, unit: "jobs/s", higherIsBetter: true, pick: (r) => r.drain.jobsPerSecond },
+    {
+      id: "drainLeaseMode",
+      title: `drain ${bulkJobs} queued jobs, database-task in its default claimMode "lease" (ratios against the peers' drain above)`,
+      unit: "jobs/s",
+      higherIsBetter: true,
+      pick: (r) => r.leaseDrain?.jobsPerSecond,
+      peersFrom: "drain",
+    },
     { id: "idleLatencyP50", title: "idle worker: enqueue to start, p50", unit: "ms", higherIsBetter: false, pick: (r) => r.latency.p50 },
     { id: "idleLatencyP90", title: "idle worker: enqueue to start, p90", unit: "ms", higherIsBetter: false, pick: (r) => r.latency.p90 },
   ];
@@ -87,6 +97,8 @@ export interface BenchReport {
   /** Every idle-latency probe (ms), per system and round, and the probes that timed out. */
   latencyProbes: Partial<Record<SystemName, Array<{ samplesMs: number[]; timeouts: number }>>>;
   drainChecks: RoundResult["drainCheck"][];
+  /** The same checks after each drain in claimMode "lease". */
+  leaseDrainChecks: RoundResult["leaseDrainCheck"][];
   history:
     | (Omit<HistoryResult, "drains" | "emptyDrains"> & {
         /** Drain jobs/s with the history in the table, per round, and their median. */
@@ -134,13 +146,16 @@ export function buildReport(input: {
   for (const def of workloadDefs(settings)) {
     const systems: WorkloadReport["systems"] = {};
     for (const system of input.systems) {
-      const runs = rounds.filter((r) => r.system === system.name).map(def.pick);
+      const runs = rounds
+        .filter((r) => r.system === system.name)
+        .map(def.pick)
+        .filter((v): v is number => v !== undefined);
       if (runs.length > 0) systems[system.name] = { runs: runs.map((v) => round(v)), median: round(median(runs)) };
     }
     const ratios: WorkloadReport["ratios"] = {};
     const ours = systems[OURS]?.median;
     for (const peer of PEERS) {
-      const theirs = systems[peer]?.median;
+      const theirs = (def.peersFrom ? workloads[def.peersFrom] : { systems })?.systems[peer]?.median;
       if (ours !== undefined && theirs !== undefined) ratios[peer] = round(ours / theirs, 3);
     }
     workloads[def.id] = { title: def.title, unit: def.unit, higherIsBetter: def.higherIsBetter, systems, ratios };
@@ -153,6 +168,7 @@ export function buildReport(input: {
       .map((r) => ({ samplesMs: r.latency.samplesMs.map((v) => round(v)), timeouts: r.latency.timeouts }));
   }
   const drainChecks = rounds.filter((r) => r.system === OURS).map((r) => r.drainCheck);
+  const leaseDrainChecks = rounds.filter((r) => r.system === OURS && r.leaseDrainCheck).map((r) => r.leaseDrainCheck);
 
   let history: BenchReport["history"] = null;
   if (input.history) {
@@ -174,6 +190,7 @@ export function buildReport(input: {
     workloads,
     latencyProbes,
     drainChecks,
+    leaseDrainChecks,
     history,
     memory: input.memory,
     cloudTasks: input.cloudTasks,
@@ -300,6 +317,10 @@ export function formatReport(report: BenchReport): string {
       formatNumber(figures!.median),
       name === OURS ? "" : ratioText(workload.ratios[name as SystemName]),
     ]);
+    // Measured for this project alone: its ratios are against the peers' rows of another workload.
+    if (!(PEERS[0] in workload.systems)) {
+      for (const peer of PEERS) if (workload.ratios[peer] !== undefined) rows.push([`vs ${peer}`, ...Array(rounds + 1).fill(""), ratioText(workload.ratios[peer])]);
+    }
     out.push(table(headers, rows));
   }
 
@@ -316,6 +337,11 @@ export function formatReport(report: BenchReport): string {
       `database-task drain check, round ${i + 1}: ${check.ok ? "OK" : "FAILED"} ` +
         `(total ${check.total}, SUCCESSFUL ${check.successful}, timestamped ${check.timestamped}, return value ${check.returnValueRecorded})`,
     );
+  }
+  const leaseChecks = report.leaseDrainChecks.filter((check) => check !== undefined);
+  if (leaseChecks.length > 0) {
+    const failed = leaseChecks.filter((check) => !check.ok).length;
+    out.push(`database-task drain checks with claimMode "lease": ${failed === 0 ? `OK in all ${leaseChecks.length}` : `FAILED in ${failed} of ${leaseChecks.length}`}`);
   }
 
   if (report.history) {

@@ -16,7 +16,7 @@ import { buildReport, formatComparison, formatReport, machineInfo, type BenchRep
 import { loadSystem, SYSTEM_NAMES, type QueueSystem } from "./systems/system.ts";
 import { formatBytes, formatNumber, now } from "./util.ts";
 import { killAllWorkers } from "./worker-process.ts";
-import { cloudTasksPath, historyDrain, sideBySideRound, workerMemory, type HistoryResult, type MemoryResult, type RoundResult } from "./workloads.ts";
+import { cloudTasksPath, historyDrain, leaseModeDrain, sideBySideRound, workerMemory, type HistoryResult, type MemoryResult, type RoundResult } from "./workloads.ts";
 
 const settings = loadSettings();
 /** A full run writes latest.json; a quick smoke run its own file, so it never replaces the full figures. */
@@ -111,6 +111,12 @@ async function main(): Promise<void> {
           `${result.latency.timeouts ? `, ${result.latency.timeouts} timed out` : ""})` +
           `${result.drainCheck ? `, recorded ${result.drainCheck.ok ? "OK" : "FAILED"}` : ""} [${((now() - t) / 1000).toFixed(1)} s]`,
       );
+      if (system.name === "database-task") {
+        const lease = await leaseModeDrain(databases, settings);
+        result.leaseDrain = lease.result;
+        result.leaseDrainCheck = lease.check;
+        log(`round ${round + 1} ${system.name.padEnd(15)} drain with claimMode "lease" ${formatNumber(lease.result.jobsPerSecond)}/s, recorded ${lease.check.ok ? "OK" : "FAILED"}`);
+      }
     }
   }
 

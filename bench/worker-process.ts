@@ -57,7 +57,12 @@ export class WorkerProcess {
   }
 
   /** Spawns a worker child for `system` on `url` and waits until it is ready to start. */
-  static async spawn(system: SystemName, url: string, options: { concurrency: number; pollSeconds: number }): Promise<WorkerProcess> {
+  /** `claimMode`: database-task only; its adapter's default is "lock". */
+  static async spawn(
+    system: SystemName,
+    url: string,
+    options: { concurrency: number; pollSeconds: number; claimMode?: "lease" | "lock" },
+  ): Promise<WorkerProcess> {
     const child = fork(CHILD_SCRIPT, [], {
       env: {
         ...process.env,
@@ -65,6 +70,7 @@ export class WorkerProcess {
         BENCH_DB_URL: url,
         BENCH_CONCURRENCY: String(options.concurrency),
         BENCH_POLL_SECONDS: String(options.pollSeconds),
+        ...(options.claimMode && { BENCH_CLAIM_MODE: options.claimMode }),
       },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       // Lets the memory phase read the heap after a full GC; nothing collects unless asked.

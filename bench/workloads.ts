@@ -50,6 +50,9 @@ export interface RoundResult {
   drain: RateResult;
   /** This project only: every drained task recorded as SUCCESSFUL with times and return value. */
   drainCheck?: DrainCheck;
+  /** This project only: the same drain by a worker in the default claimMode "lease", on a fresh database. */
+  leaseDrain?: RateResult;
+  leaseDrainCheck?: DrainCheck;
   latency: LatencyResult;
   single: RateResult;
 }
@@ -153,8 +156,8 @@ async function withDatabase<T>(databases: DatabaseManager, system: QueueSystem, 
   }
 }
 
-async function spawnWorker(system: QueueSystem, url: string, settings: BenchSettings): Promise<WorkerProcess> {
-  return WorkerProcess.spawn(system.name, url, { concurrency: settings.concurrency, pollSeconds: settings.pollSeconds });
+async function spawnWorker(system: QueueSystem, url: string, settings: BenchSettings, claimMode?: "lease" | "lock"): Promise<WorkerProcess> {
+  return WorkerProcess.spawn(system.name, url, { concurrency: settings.concurrency, pollSeconds: settings.pollSeconds, claimMode });
 }
 
 /** One round of the side-by-side workloads for one system. */
@@ -179,6 +182,11 @@ export async function sideBySideRound(databases: DatabaseManager, system: QueueS
 }
 
 /* ----- database-task only ----- */
+
+/** The side-by-side drain by a worker in the default claimMode "lease", on a fresh database: reported beside the "lock" figure. */
+export async function leaseModeDrain(databases: DatabaseManager, settings: BenchSettings): Promise<{ result: RateResult; check: DrainCheck }> {
+  return withDatabase(databases, databaseTask, "dt_lease", (session) => checkedDrain(session, settings, 0, undefined, "lease"));
+}
 
 export interface ExplainResult {
   statementSource: string;
@@ -227,8 +235,9 @@ async function checkedDrain(
   settings: BenchSettings,
   first: number,
   beforeDrain: () => Promise<void> = async () => {},
+  claimMode?: "lease" | "lock",
 ): Promise<{ result: RateResult; check: DrainCheck }> {
-  const worker = await spawnWorker(databaseTask, url, settings);
+  const worker = await spawnWorker(databaseTask, url, settings, claimMode);
   try {
     const since = new Date();
     const bulk = await bulkEnqueue(producer, settings.bulkCalls, settings.bulkSize, first);

@@ -2,7 +2,7 @@ import type { Knex } from "knex";
 import { ConfigError, errorMessage } from "../errors.ts";
 import { getRuntime, type Runtime } from "../runtime.ts";
 import type { TaskResult, TaskResultData } from "../task/result.ts";
-import type { AttemptOutcome } from "../storage/storage.ts";
+import type { AttemptOutcome, ClaimRequest } from "../storage/storage.ts";
 import { AttemptAbort } from "./execute.ts";
 import { abandonRunningTasks, interruptedOutcome, recoverExpiredTasks, runAttempt, type FinishedAttempt } from "./run.ts";
 import { LockedBatch } from "./locked-batch.ts";
@@ -143,6 +143,7 @@ export class Worker {
     const buffered: TaskResultData[] = [];
     const executing = new Map<string, { task: TaskResultData; abort: AttemptAbort }>();
     let claimed = 0;
+    let lastClaimFull = false;
     let outageSince: number | null = null;
     let outageBackoff = 500;
     let nextRecovery = 0;
@@ -237,17 +238,20 @@ export class Worker {
           }
           if (shouldClaim) {
             const now = new Date();
-            const request = {
+            const request: Omit<ClaimRequest, "lockedUntil"> = {
               backendName,
               queueName: this.options.queueName,
-              // Nothing to run: claim just enough to fill the slots, which is quick, and the rest
-              // while those run, rather than leave every slot idle while a big batch is claimed.
-              limit: inFlight === 0 ? Math.min(room, concurrency) : room,
+              // Nothing to run after finding the queue short (or at the start): claim just enough to
+              // fill the slots, which is quick, and the rest while those run, rather than leave every
+              // slot idle while a big batch is claimed. Not after a full claim: tasks that finish
+              // before the next look would otherwise keep the worker claiming a slotful at a time.
+              limit: inFlight === 0 && !lastClaimFull ? Math.min(room, concurrency) : room,
               workerId: this.workerId,
               now,
             };
             if (lockMode) batch = this.#openBatch(new LockedBatch(await storage.taskClaimLocked(request), logger), batchOf, openBatches);
             else batch = await storage.taskClaim({ ...request, lockedUntil: leases.lockedUntil(now) });
+            lastClaimFull = batch.length === request.limit;
           }
           if (outageSince !== null) {
             logger.info("Database reachable again; worker resumed", { workerId: this.workerId, downMs: Date.now() - outageSince });

@@ -77,3 +77,28 @@ it("claims its slots' worth first when idle, then up to its prefetch", async () 
   expect(Math.max(...limits.slice(1))).toBeGreaterThan(3);
   expect(Math.max(...limits)).toBeLessThanOrEqual(43);
 });
+
+it("keeps claiming up to its prefetch while the queue is full, even when every task ends before it looks again", async () => {
+  configure({ database: db.url, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  const storage = (await getRuntime()).storage();
+  await storage.migrate();
+  await add.enqueueMany(Array.from({ length: 600 }, (_, i) => [i, 1] as [number, number]));
+
+  // `add` returns at once: by the time the worker looks for more, the claimed tasks are done and
+  // it holds nothing. A full claim means more is due: it must not fall back to a slotful at a time.
+  const limits: number[] = [];
+  const claim = storage.taskClaim.bind(storage);
+  storage.taskClaim = (request: ClaimRequest) => {
+    limits.push(request.limit);
+    return claim(request);
+  };
+  const summary = await new Worker({ concurrency: 2, prefetch: 100 }).run();
+
+  expect(summary.succeeded).toBe(600);
+  // A slotful first; then the whole room each time until the queue runs short, and only then a slotful again.
+  expect(limits[0]).toBe(2);
+  const smallAgain = limits.indexOf(2, 1);
+  expect(smallAgain).toBeGreaterThan(5);
+  expect(limits.slice(1, smallAgain).every((limit) => limit > 2)).toBe(true);
+  expect(limits.slice(smallAgain).every((limit) => limit === 2)).toBe(true);
+});
