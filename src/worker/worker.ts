@@ -53,14 +53,14 @@ export interface WorkerSummary {
 }
 
 const MAX_OUTAGE_BACKOFF_MS = 30_000;
+/** Node runs a longer timer after 1 ms (TimeoutOverflowWarning): a huge interval or grace period would mean none at all. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The most connections the knex pool opens (knex's default is 10). */
 function poolSize(knex: Knex): number {
   const max = (knex.client as { pool?: { max?: number } }).pool?.max;
   return typeof max === "number" && max > 0 ? max : 10;
 }
-/** Node runs a longer timer after 1 ms (TimeoutOverflowWarning): a huge interval or grace period would mean none at all. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Claims due tasks in batches (one statement per batch), runs up to
@@ -302,9 +302,11 @@ export class Worker {
           release.length = 0;
         }
         for (const task of release) leases.untrack(task.id);
-        if (release.length > 0) await storage.taskRelease(release.map((task) => ({ id: task.id, attempt: task.attempts }))).catch((error: unknown) =>
-          logger.warn("Could not give back prefetched tasks; they return when their lease expires", { error: errorMessage(error) }),
-        );
+        if (release.length > 0) {
+          await storage.taskRelease(release.map((task) => ({ id: task.id, attempt: task.attempts }))).catch((error: unknown) =>
+            logger.warn("Could not give back prefetched tasks; they return when their lease expires", { error: errorMessage(error) }),
+          );
+        }
       }
       const graceOver = new Promise<"grace-over">((resolve) => {
         this.#graceOver = () => resolve("grace-over");
@@ -321,9 +323,11 @@ export class Worker {
         if (lockMode) {
           // Their rows are locked by this worker's own transactions: the interruption goes in with the batch.
           for (const { task } of interrupted) void recordInBatch(task.id)(interruptedOutcome(task, this.workerId));
-        } else await abandonRunningTasks(storage, interrupted.map((e) => e.task), this.workerId).catch((error: unknown) =>
-          logger.warn("Could not give back interrupted tasks; they return when their lease expires", { error: errorMessage(error) }),
-        );
+        } else {
+          await abandonRunningTasks(storage, interrupted.map((e) => e.task), this.workerId).catch((error: unknown) =>
+            logger.warn("Could not give back interrupted tasks; they return when their lease expires", { error: errorMessage(error) }),
+          );
+        }
         for (const { task } of interrupted) leases.untrack(task.id);
       } else {
         await Promise.race([Promise.all(recording), graceOver]);

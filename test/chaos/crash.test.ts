@@ -31,9 +31,21 @@ const TASK_MS = 2;
 const KILL_EVERY_MS = Number(process.env.CHAOS_KILL_EVERY_MS ?? 1000);
 const DRAIN_TIMEOUT_MS = 150_000;
 
-for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
+/**
+ * With `--claim-mode lock` (PostgreSQL) a dead worker's batch is rolled back with its connection: its tasks
+ * are READY again at once, their attempt uncounted. Every task then ends with one attempt, by the worker
+ * whose commit recorded it; any earlier run of its body was by a worker we killed.
+ */
+const RUNS = [
+  { dialect: "postgres", claimMode: "lease" },
+  { dialect: "mysql", claimMode: "lease" },
+  { dialect: "postgres", claimMode: "lock" },
+] as const satisfies Array<{ dialect: TestDialect; claimMode: "lease" | "lock" }>;
+
+for (const { dialect, claimMode } of RUNS) {
   const available = await databaseAvailable(dialect);
-  describe.skipIf(!available)(`crash: workers SIGKILLed every second on ${dialect}`, () => {
+  const modeNote = claimMode === "lock" ? " with --claim-mode lock" : "";
+  describe.skipIf(!available)(`crash: workers SIGKILLed every second on ${dialect}${modeNote}`, () => {
     const setup = useChaosDatabase(dialect, LEASE_SECONDS);
 
     it(`drains ${TASKS[dialect]} tasks; extra runs only where a killed worker ran them, none lost`, async () => {
@@ -45,7 +57,7 @@ for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
       }
 
       const spawn = () =>
-        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2"], {
+        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2", ...(claimMode === "lock" ? ["--claim-mode", "lock", "--prefetch", "20"] : [])], {
           cwd: setup.project.dir,
           env: { RUN_LOG: log, DATABASE_TASK_LOG_LEVEL: "warn" },
         });
@@ -142,15 +154,24 @@ for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
         const lostBy = lost.map(lostWorker);
         const lastLost = lostBy.at(-1);
         if (lastLost && killedAt.has(lastLost) && row.lastAttemptedAt) reruns.push(row.lastAttemptedAt.getTime() - killedAt.get(lastLost)!);
+        // Lock mode: one recorded attempt, by the worker that committed it; every earlier run was by a worker we killed.
+        const explainedLocked =
+          row.status === "SUCCESSFUL" &&
+          ran.length >= 1 &&
+          row.attempts === 1 &&
+          lost.length === 0 &&
+          row.workerIds.length === 1 &&
+          ran.at(-1) === row.workerIds[0] &&
+          ran.slice(0, -1).every((w) => killed.has(w));
         // Every attempt but the last was lost: the record names each lost attempt's worker, and we killed it.
-        const explained =
+        const explainedLeased =
           row.status === "SUCCESSFUL" &&
           ran.length >= 1 &&
           lost.length === row.attempts - 1 &&
           lostBy.every((w, i) => w === row.workerIds[i] && killed.has(w)) &&
           ran.at(-1) === row.workerIds.at(-1) &&
           ran.slice(0, -1).every((w) => killed.has(w) && lostBy.includes(w));
-        if (!explained) unexplained.push(JSON.stringify({ ...row, ran }));
+        if (!(claimMode === "lock" ? explainedLocked : explainedLeased)) unexplained.push(JSON.stringify({ ...row, ran }));
       }
       const losses = total - (counts.SUCCESSFUL ?? 0);
       recoveries.sort((a, b) => a - b);
@@ -158,7 +179,7 @@ for (const dialect of ["postgres", "mysql"] as const satisfies TestDialect[]) {
       const seconds = (ms: number | undefined) => (ms === undefined ? "-" : (ms / 1000).toFixed(1));
       const startTimes = everyWorker.filter((w) => w.upAt !== null).map((w) => w.upAt! - w.startedAt);
       const leaseLossWarnings = everyWorker.reduce((n, w) => n + (w.stderr().match(/lease had expired/g)?.length ?? 0), 0);
-      report(`crash/${dialect}`, {
+      report(`crash/${dialect}${claimMode === "lock" ? "/lock" : ""}`, {
         tasks: total,
         workers: WORKERS,
         kills: killed.size,
