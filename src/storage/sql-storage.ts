@@ -130,9 +130,9 @@ export class SqlStorage implements Storage {
   async taskClaimLocked(request: Omit<ClaimRequest, "lockedUntil">): Promise<LockedClaim> {
     const claimLocked = this.#dialect.claimLocked;
     if (!claimLocked) throw new Error(`The ${this.dialect} dialect cannot hold claims in a transaction (capabilities.lockedClaims is false)`);
-    const { rows, commit, rollback } = await claimLocked(this.knex, request, this.#hotPath);
+    const { rows, commit, rollback, waitedOnLock } = await claimLocked(this.knex, request, this.#hotPath);
     // A SELECT hands its rows back in its ORDER BY (an UPDATE ... RETURNING does not): no sort.
-    return { tasks: rows.map((row) => this.#decodeClaimed(row)), commit, rollback };
+    return { tasks: rows.map((row) => this.#decodeClaimed(row)), commit, rollback, waitedOnLock };
   }
 
   async taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable"> {

@@ -75,6 +75,8 @@ export interface AttemptOutcome {
  */
 export interface LockedClaim {
   tasks: TaskResultData[];
+  /** Nothing was claimed because the claim waited too long for a lock another transaction held. */
+  waitedOnLock?: boolean;
   /** Writes these outcomes (each with `startedAt`, the attempt's start) and commits; tasks left out stay READY, untouched. */
   commit(outcomes: AttemptOutcome[]): Promise<void>;
   /** Ends the transaction without writing anything: every task stays READY. */

@@ -249,7 +249,15 @@ export class Worker {
               workerId: this.workerId,
               now,
             };
-            if (lockMode) batch = this.#openBatch(new LockedBatch(await storage.taskClaimLocked(request), logger), batchOf, openBatches);
+            if (lockMode) {
+              const locked = await storage.taskClaimLocked(request);
+              if (locked.waitedOnLock) {
+                logger.warn("A claim waited too long for a lock another transaction holds (a migration, or another worker's batch); trying again", {
+                  workerId: this.workerId,
+                });
+              }
+              batch = this.#openBatch(new LockedBatch(locked, logger), batchOf, openBatches);
+            }
             else batch = await storage.taskClaim({ ...request, lockedUntil: leases.lockedUntil(now) });
             lastClaimFull = batch.length === request.limit;
           }

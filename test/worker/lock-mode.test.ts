@@ -17,7 +17,8 @@ import { runCli, startCli } from "../helpers/cli.ts";
 import { createTestDatabase, databaseAvailable, type TestDatabase } from "../helpers/databases.ts";
 import { makeProject } from "../helpers/project.ts";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const warnings: string[] = [];
+const quiet = { debug() {}, info() {}, warn: (message: string) => void warnings.push(message), error() {} };
 
 let release: () => void = () => {};
 let gateReached: () => void = () => {};
@@ -162,6 +163,30 @@ describe.skipIf(!available)("claimMode lock on PostgreSQL", () => {
     const { rows: locked } = await knex.raw(`SELECT count(*) AS n FROM (SELECT id FROM ${TASK_TABLE} FOR UPDATE SKIP LOCKED) s`);
     expect(Number(locked[0].n)).toBe(6);
   });
+
+  it("a claim stuck behind another transaction's lock gives up after the lock timeout and tries again", async () => {
+    const [{ id }] = await add.enqueueMany([[20, 22]]);
+    // A migration, say, holding the table: the claim cannot even start reading it.
+    const blocker = (await knex.client.acquireConnection()) as { query(sql: string): Promise<unknown> };
+    await blocker.query(`BEGIN; LOCK TABLE ${TASK_TABLE} IN ACCESS EXCLUSIVE MODE`);
+    warnings.length = 0;
+    let finished = 0;
+    const worker = new Worker({ claimMode: "lock", continuous: true, interval: 0.2, onTaskFinish: () => finished++ });
+    const running = worker.run();
+    try {
+      for (const started = Date.now(); warnings.length === 0 && Date.now() - started < 10_000; ) await new Promise((r) => setTimeout(r, 50));
+      expect(warnings.filter((w) => w.startsWith("A claim waited too long for a lock"))).not.toHaveLength(0);
+      expect(finished).toBe(0);
+    } finally {
+      await blocker.query("ROLLBACK");
+      await knex.client.releaseConnection(blocker);
+    }
+    for (const started = Date.now(); finished === 0 && Date.now() - started < 10_000; ) await new Promise((r) => setTimeout(r, 50));
+    worker.stop();
+    await running;
+    expect(finished).toBe(1);
+    expect((await rows())[0]).toMatchObject({ id, status: "SUCCESSFUL", return_value: 42, attempts: 1 });
+  }, 20_000);
 
   it("a worker process killed mid-batch leaves the batch READY and uncounted; the next worker runs it", async () => {
     const project = makeProject(db.url);

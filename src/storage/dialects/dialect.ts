@@ -14,6 +14,8 @@ export type RawRow = Record<string, unknown>;
 /** What a dialect's locked claim hands the storage: see LockedClaim. */
 export interface LockedRows {
   rows: RawRow[];
+  /** The claim gave up waiting for a lock (see LOCKED_CLAIM_LOCK_TIMEOUT_MS) and claimed nothing. */
+  waitedOnLock?: boolean;
   commit(outcomes: AttemptOutcome[]): Promise<void>;
   rollback(): Promise<void>;
 }

@@ -204,6 +204,11 @@ export function postgresLockedClaimQuery({ backendName, queueName, limit, now }:
   };
 }
 
+/** How long a locked claim may wait for a lock before it gives up and comes back empty. */
+export const LOCKED_CLAIM_LOCK_TIMEOUT_MS = 2000;
+/** SQLSTATE of a statement that hit lock_timeout. */
+const LOCK_NOT_AVAILABLE = "55P03";
+
 async function claimLockedPostgres(knex: Knex, request: Omit<ClaimRequest, "lockedUntil">, prepared: boolean): Promise<LockedRows> {
   const connection = (await knex.client.acquireConnection()) as PgConnection;
   let released = false;
@@ -220,9 +225,20 @@ async function claimLockedPostgres(knex: Knex, request: Omit<ClaimRequest, "lock
   const rollbackQuietly = () => end("ROLLBACK").catch(() => {});
   const { queueName, workerId, now } = request;
   try {
-    await connection.query("BEGIN");
+    // SKIP LOCKED skips rows other claims hold, but a claim can still wait on a lock: behind a
+    // migration's table lock, and (seen when two claims ran at the same moment) behind another
+    // claim's transaction, which here stays open while its tasks run. Bounded, that wait becomes
+    // an empty claim that the worker retries, never a worker stuck until another batch ends.
+    await connection.query(`BEGIN; SET LOCAL lock_timeout = ${LOCKED_CLAIM_LOCK_TIMEOUT_MS}`);
     const name = prepared ? `database_task_claim_locked${queueName ? "_queue" : ""}` : undefined;
-    const { rows } = (await connection.query({ name, ...postgresLockedClaimQuery(request) })) as { rows: RawRow[] };
+    let rows: RawRow[];
+    try {
+      ({ rows } = (await connection.query({ name, ...postgresLockedClaimQuery(request) })) as { rows: RawRow[] });
+    } catch (error) {
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+      await rollbackQuietly();
+      return { rows: [], commit: async () => {}, rollback: async () => {}, waitedOnLock: true };
+    }
     if (rows.length === 0) await end("COMMIT");
     return {
       rows: fillLocked(rows, request),
