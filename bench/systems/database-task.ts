@@ -98,9 +98,11 @@ export const databaseTask: QueueSystem = {
     configure({ database: url, logger, worker: { concurrency } });
     currentHandler = handler;
     const knex = (await getRuntime()).storage().knex;
-    // Open the connections now, not on the drain clock: as many as a continuous worker holds at once
-    // (LISTEN, a claim, an outcome batch, the lease check), as graphile-worker's adapter opens 4.
-    await Promise.all(Array.from({ length: 4 }, () => knex.raw("SELECT 1")));
+    // Open the connections now, not on the drain clock: as many as a continuous worker holds at once in
+    // a drain (LISTEN and the lease check, then with "lease" a claim and an outcome batch: 4; with "lock"
+    // up to 4-5 claimed batches, each holding its connection while its tasks run: 6 were open after a
+    // 20,000-task drain), as graphile-worker's adapter opens the 4 it uses.
+    await Promise.all(Array.from({ length: CLAIM_MODE === "lock" ? 6 : 4 }, () => knex.raw("SELECT 1")));
     let worker: Worker | null = null;
     let running: Promise<unknown> = Promise.resolve();
     return {
