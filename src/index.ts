@@ -7,7 +7,7 @@ export { TaskResult, TaskStatus, TASK_STATUSES, type TaskError, type TaskResultD
 export type { JsonValue } from "./task/json.ts";
 export { events, type TaskEvents } from "./events.ts";
 export { configure, loadConfig, getBackend, getRuntime, migrate, close, registerBackendFactory, Runtime } from "./runtime.ts";
-export { defineConfig, type DatabaseTaskConfig, type BackendConfig, type WorkerSettings } from "./config/config.ts";
+export { defineConfig, type DatabaseTaskConfig, type BackendConfig, type WorkerSettings, type ClaimMode } from "./config/config.ts";
 export type { Backend, BackendContext } from "./backends/backend.ts";
 export { DatabaseBackend } from "./backends/database.ts";
 export { ImmediateBackend, DummyBackend } from "./backends/memory.ts";

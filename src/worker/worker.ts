@@ -6,7 +6,7 @@ import type { AttemptOutcome, ClaimRequest } from "../storage/storage.ts";
 import { AttemptAbort } from "./execute.ts";
 import { abandonRunningTasks, interruptedOutcome, recoverExpiredTasks, runAttempt, type FinishedAttempt } from "./run.ts";
 import { LockedBatch } from "./locked-batch.ts";
-import type { ClaimMode } from "../config/config.ts";
+import { CLAIM_MODES, type ClaimMode } from "../config/config.ts";
 import { onEnqueued } from "./wake.ts";
 import { newWorkerId } from "./worker-id.ts";
 
@@ -124,7 +124,11 @@ export class Worker {
     const capacity = concurrency + prefetch;
     const intervalMs = (this.options.interval ?? runtime.config.worker?.interval ?? 5) * 1000;
     const maxTasks = this.options.maxTasks ?? 0;
-    const lockMode = (this.options.claimMode ?? runtime.config.worker?.claimMode ?? "lease") === "lock";
+    const claimMode = this.options.claimMode ?? runtime.config.worker?.claimMode ?? "lease";
+    if (!CLAIM_MODES.includes(claimMode)) {
+      throw new ConfigError(`Worker option claimMode must be "lease" or "lock"; got ${JSON.stringify(claimMode)}.`);
+    }
+    const lockMode = claimMode === "lock";
     if (lockMode && !storage.capabilities.lockedClaims) {
       throw new ConfigError(
         `claimMode "lock" needs PostgreSQL (it holds row locks in an open transaction while tasks run); ` +

@@ -254,6 +254,17 @@ describe("claimMode lock elsewhere", () => {
     }
   });
 
+  it("refuses an unknown mode in the Worker options", async () => {
+    const sqlite = await createTestDatabase("sqlite");
+    try {
+      configure({ database: sqlite.url, logger: quiet });
+      await expect(new Worker({ claimMode: "locked" as "lock" }).run()).rejects.toThrow('Worker option claimMode must be "lease" or "lock"; got "locked".');
+    } finally {
+      await close();
+      await sqlite.drop();
+    }
+  });
+
   it("refuses an unknown mode on the command line and in the config", async () => {
     const sqlite = await createTestDatabase("sqlite");
     const project = makeProject(sqlite.url);
