@@ -44,6 +44,12 @@ export interface WorkerSettings {
 export type ClaimMode = "lease" | "lock";
 export const CLAIM_MODES: readonly ClaimMode[] = ["lease", "lock"];
 
+/** `value` if it is a claim mode; else a ConfigError naming where it came from (`name`). */
+export function checkClaimMode(value: unknown, name: string): ClaimMode {
+  if (!CLAIM_MODES.includes(value as ClaimMode)) throw new ConfigError(`${name} must be "lease" or "lock"; got ${JSON.stringify(value)}.`);
+  return value as ClaimMode;
+}
+
 export interface DatabaseTaskConfig {
   /** A URL (postgres://, mysql://, mariadb://, sqlite://), a knex config, or a knex instance. `DATABASE_URL` wins when set. */
   database?: DatabaseConfig;
@@ -137,9 +143,7 @@ export function validateConfig(config: unknown, source: string): DatabaseTaskCon
     if (c.worker.preparedStatements !== undefined && typeof c.worker.preparedStatements !== "boolean") {
       throw new ConfigError(`worker.preparedStatements must be true or false; got ${JSON.stringify(c.worker.preparedStatements)}.`);
     }
-    if (c.worker.claimMode !== undefined && !CLAIM_MODES.includes(c.worker.claimMode)) {
-      throw new ConfigError(`worker.claimMode must be "lease" or "lock"; got ${JSON.stringify(c.worker.claimMode)}.`);
-    }
+    if (c.worker.claimMode !== undefined) checkClaimMode(c.worker.claimMode, "worker.claimMode");
   }
   return c;
 }

@@ -24,7 +24,6 @@ export class LockedBatch {
     this.#logger = logger;
     this.#unsettled = new Set(claim.tasks.map((task) => task.id));
     this.committed = new Promise((resolve) => (this.#resolve = resolve));
-    if (this.#unsettled.size === 0) void this.close();
   }
 
   get tasks() {

@@ -2,11 +2,12 @@ import type { Knex } from "knex";
 import { ConfigError, errorMessage } from "../errors.ts";
 import { getRuntime, type Runtime } from "../runtime.ts";
 import type { TaskResult, TaskResultData } from "../task/result.ts";
-import type { AttemptOutcome, ClaimRequest } from "../storage/storage.ts";
+import type { AttemptOutcome, ClaimRequest, LockedClaim } from "../storage/storage.ts";
+import type { Logger } from "../log.ts";
 import { AttemptAbort } from "./execute.ts";
 import { abandonRunningTasks, interruptedOutcome, recoverExpiredTasks, runAttempt, type FinishedAttempt } from "./run.ts";
 import { LockedBatch } from "./locked-batch.ts";
-import { CLAIM_MODES, type ClaimMode } from "../config/config.ts";
+import { checkClaimMode, type ClaimMode } from "../config/config.ts";
 import { onEnqueued } from "./wake.ts";
 import { newWorkerId } from "./worker-id.ts";
 
@@ -124,11 +125,7 @@ export class Worker {
     const capacity = concurrency + prefetch;
     const intervalMs = (this.options.interval ?? runtime.config.worker?.interval ?? 5) * 1000;
     const maxTasks = this.options.maxTasks ?? 0;
-    const claimMode = this.options.claimMode ?? runtime.config.worker?.claimMode ?? "lease";
-    if (!CLAIM_MODES.includes(claimMode)) {
-      throw new ConfigError(`Worker option claimMode must be "lease" or "lock"; got ${JSON.stringify(claimMode)}.`);
-    }
-    const lockMode = claimMode === "lock";
+    const lockMode = checkClaimMode(this.options.claimMode ?? runtime.config.worker?.claimMode ?? "lease", "Worker option claimMode") === "lock";
     if (lockMode && !storage.capabilities.lockedClaims) {
       throw new ConfigError(
         `claimMode "lock" needs PostgreSQL (it holds row locks in an open transaction while tasks run); ` +
@@ -260,9 +257,10 @@ export class Worker {
                   workerId: this.workerId,
                 });
               }
-              batch = this.#openBatch(new LockedBatch(locked, logger), batchOf, openBatches);
+              batch = this.#openBatch(locked, logger, batchOf, openBatches);
+            } else {
+              batch = await storage.taskClaim({ ...request, lockedUntil: leases.lockedUntil(now) });
             }
-            else batch = await storage.taskClaim({ ...request, lockedUntil: leases.lockedUntil(now) });
             lastClaimFull = batch.length === request.limit;
           }
           if (outageSince !== null) {
@@ -351,9 +349,10 @@ export class Worker {
     return summary;
   }
 
-  /** Starts tracking a locked claim's batch; hands back its tasks. */
-  #openBatch(batch: LockedBatch, batchOf: Map<string, LockedBatch>, openBatches: Set<LockedBatch>): TaskResultData[] {
-    if (batch.tasks.length === 0) return [];
+  /** Starts tracking a locked claim's batch; hands back its tasks. An empty claim has ended its transaction already. */
+  #openBatch(claim: LockedClaim, logger: Logger, batchOf: Map<string, LockedBatch>, openBatches: Set<LockedBatch>): TaskResultData[] {
+    if (claim.tasks.length === 0) return [];
+    const batch = new LockedBatch(claim, logger);
     openBatches.add(batch);
     for (const task of batch.tasks) batchOf.set(task.id, batch);
     void batch.committed.then(() => {

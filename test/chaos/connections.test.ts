@@ -13,8 +13,8 @@ import { describe, expect, it } from "vitest";
 import { configure, getRuntime } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
 import { logRun } from "../fixtures/tasks.ts";
-import { databaseAvailable, type TestDialect } from "../helpers/databases.ts";
-import { cutConnections, looping, lostWorker, quiet, readRuns, report, sleep, startWorker, statusCounts, taskRows, waitFor, type WorkerProcess, useChaosDatabase } from "./helpers.ts";
+import { databaseAvailable } from "../helpers/databases.ts";
+import { CLAIM_MODE_RUNS, claimModeArgs, cutConnections, looping, lostWorker, quiet, readRuns, report, sleep, startWorker, statusCounts, taskRows, waitFor, type WorkerProcess, useChaosDatabase } from "./helpers.ts";
 
 const INITIAL: Record<"postgres" | "mysql", number> = { postgres: 3000, mysql: 1500 };
 const WORKERS = 3;
@@ -24,18 +24,9 @@ const BATCH = 20;
 const ENQUEUERS = 3;
 const LEASE_SECONDS = 3;
 
-/**
- * With `--claim-mode lock` (PostgreSQL) a cut connection ends the transaction of the batch it held: those
- * tasks are READY again, uncounted, and run again. Every task then ends with one attempt by the worker that
- * committed it; the earlier runs left no trace in the record but the log.
- */
-const RUNS = [
-  { dialect: "postgres", claimMode: "lease" },
-  { dialect: "mysql", claimMode: "lease" },
-  { dialect: "postgres", claimMode: "lock" },
-] as const satisfies Array<{ dialect: TestDialect; claimMode: "lease" | "lock" }>;
-
-for (const { dialect, claimMode } of RUNS) {
+// With `--claim-mode lock` a cut connection ends the transaction of the batch it held: those tasks run again,
+// and the earlier runs leave no trace in the record but the log (see CLAIM_MODE_RUNS).
+for (const { dialect, claimMode } of CLAIM_MODE_RUNS) {
   const available = await databaseAvailable(dialect);
   const label = `${dialect}${claimMode === "lock" ? "/lock" : ""}`;
   describe.skipIf(!available)(`database connections cut mid-drain on ${dialect}${claimMode === "lock" ? " with --claim-mode lock" : ""}`, () => {
@@ -47,7 +38,7 @@ for (const { dialect, claimMode } of RUNS) {
       await logRun.enqueueMany(Array.from({ length: INITIAL[dialect] }, () => [5] as [number]));
 
       const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
-        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2", ...(claimMode === "lock" ? ["--claim-mode", "lock", "--prefetch", "20"] : [])], {
+        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2", ...claimModeArgs(claimMode)], {
           cwd: setup.project.dir,
           env: { RUN_LOG: log },
         }),

@@ -12,8 +12,8 @@ import { describe, expect, it } from "vitest";
 import { getRuntime } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
 import { logRun } from "../fixtures/tasks.ts";
-import { databaseAvailable, type TestDialect } from "../helpers/databases.ts";
-import { looping, lostWorker, readRuns, report, sleep, startWorker, statusCounts, taskRows, type WorkerProcess, useChaosDatabase } from "./helpers.ts";
+import { databaseAvailable } from "../helpers/databases.ts";
+import { CLAIM_MODE_RUNS, claimModeArgs, looping, lostWorker, readRuns, report, sleep, startWorker, statusCounts, taskRows, type WorkerProcess, useChaosDatabase } from "./helpers.ts";
 
 /**
  * Tasks per database (the environment variables override them, e.g. for a longer run).
@@ -31,18 +31,7 @@ const TASK_MS = 2;
 const KILL_EVERY_MS = Number(process.env.CHAOS_KILL_EVERY_MS ?? 1000);
 const DRAIN_TIMEOUT_MS = 150_000;
 
-/**
- * With `--claim-mode lock` (PostgreSQL) a dead worker's batch is rolled back with its connection: its tasks
- * are READY again at once, their attempt uncounted. Every task then ends with one attempt, by the worker
- * whose commit recorded it; any earlier run of its body was by a worker we killed.
- */
-const RUNS = [
-  { dialect: "postgres", claimMode: "lease" },
-  { dialect: "mysql", claimMode: "lease" },
-  { dialect: "postgres", claimMode: "lock" },
-] as const satisfies Array<{ dialect: TestDialect; claimMode: "lease" | "lock" }>;
-
-for (const { dialect, claimMode } of RUNS) {
+for (const { dialect, claimMode } of CLAIM_MODE_RUNS) {
   const available = await databaseAvailable(dialect);
   const modeNote = claimMode === "lock" ? " with --claim-mode lock" : "";
   describe.skipIf(!available)(`crash: workers SIGKILLed every second on ${dialect}${modeNote}`, () => {
@@ -57,7 +46,7 @@ for (const { dialect, claimMode } of RUNS) {
       }
 
       const spawn = () =>
-        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2", ...(claimMode === "lock" ? ["--claim-mode", "lock", "--prefetch", "20"] : [])], {
+        startWorker(["--continuous", "--concurrency", "4", "--interval", "0.2", ...claimModeArgs(claimMode)], {
           cwd: setup.project.dir,
           env: { RUN_LOG: log, DATABASE_TASK_LOG_LEVEL: "warn" },
         });

@@ -13,6 +13,21 @@ import { makeProject } from "../helpers/project.ts";
 
 export const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
+/**
+ * The runs of the suites that kill workers or cut their connections: each database in the default claim
+ * mode, and PostgreSQL again with `--claim-mode lock`, where a lost batch is rolled back instead of waiting
+ * out a lease: its tasks are READY again at once, their attempt uncounted, and every task ends with one
+ * attempt, by the worker whose commit recorded it.
+ */
+export const CLAIM_MODE_RUNS = [
+  { dialect: "postgres", claimMode: "lease" },
+  { dialect: "mysql", claimMode: "lease" },
+  { dialect: "postgres", claimMode: "lock" },
+] as const satisfies ReadonlyArray<{ dialect: TestDialect; claimMode: "lease" | "lock" }>;
+
+/** The worker options a run adds: in lock mode it claims ahead, so a lost batch holds several tasks. */
+export const claimModeArgs = (claimMode: "lease" | "lock"): string[] => (claimMode === "lock" ? ["--claim-mode", "lock", "--prefetch", "20"] : []);
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 100): Promise<number> {

@@ -231,7 +231,7 @@ async function claimLockedPostgres(knex: Knex, request: Omit<ClaimRequest, "lock
       await rollbackQuietly();
       return { rows: [], commit: async () => {}, rollback: async () => {}, waitedOnLock: true };
     }
-    if (rows.length === 0) await end("COMMIT");
+    if (rows.length === 0) await end("COMMIT"); // nothing to hold: the worker opens no batch for it
     return {
       rows: fillLocked(rows, request),
       async commit(outcomes: AttemptOutcome[]) {
