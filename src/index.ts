@@ -16,12 +16,17 @@ export {
   processTasks,
   getPendingTaskCount,
   runTaskById,
+  executeTaskById,
   purgeCompletedTasks,
   recoverLostTasks,
+  type ExecuteOptions,
+  type ExecuteOutcome,
   type PurgeOptions,
   type PurgeResult,
   type QueueSelection,
 } from "./worker/api.ts";
+export { maintainTasks, type MaintenanceOptions, type MaintenanceSummary } from "./maintenance.ts";
+export type { DeliveryMaintenance } from "./backends/backend.ts";
 export { Worker, type WorkerOptions, type WorkerSummary } from "./worker/worker.ts";
 export { MIGRATIONS_TABLE } from "./storage/migrate.ts";
 export { migrationSourceFor, type DatabaseConfig } from "./storage/connect.ts";

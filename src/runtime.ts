@@ -36,7 +36,8 @@ export class Runtime {
   readonly baseDir: string;
   readonly logger: Logger;
   #storage: SqlStorage | null = null;
-  #leases: LeaseKeeper | null = null;
+  /** One lease keeper per lease length: workers' (worker.leaseSeconds) and deliveries' (shorter). */
+  readonly #leases = new Map<number, LeaseKeeper>();
   #completions: CompletionWriter | null = null;
   readonly #backends = new Map<string, Backend>();
 
@@ -63,9 +64,14 @@ export class Runtime {
     return this.#storage;
   }
 
-  leases(): LeaseKeeper {
-    this.#leases ??= new LeaseKeeper(this.storage(), this.leaseMs, this.logger);
-    return this.#leases;
+  /** Renews the leases of this process's running tasks; `leaseMs` defaults to the workers' lease. */
+  leases(leaseMs = this.leaseMs): LeaseKeeper {
+    let keeper = this.#leases.get(leaseMs);
+    if (!keeper) {
+      keeper = new LeaseKeeper(this.storage(), leaseMs, this.logger);
+      this.#leases.set(leaseMs, keeper);
+    }
+    return keeper;
   }
 
   completions(): CompletionWriter {
@@ -74,8 +80,8 @@ export class Runtime {
   }
 
   /** What running a claimed task needs: storage, lease renewal, batched outcome writes. */
-  runContext(source: import("./task/result.ts").ResultSource) {
-    return { storage: this.storage(), leases: this.leases(), completions: this.completions(), logger: this.logger, source };
+  runContext(source: import("./task/result.ts").ResultSource, leases = this.leases()) {
+    return { storage: this.storage(), leases, completions: this.completions(), logger: this.logger, source };
   }
 
   /** Calls `onTasks` when tasks are inserted anywhere (PostgreSQL NOTIFY); returns a stop function. */
@@ -113,7 +119,7 @@ export class Runtime {
     this.#backends.clear();
     await this.#storage?.close();
     this.#storage = null;
-    this.#leases = null;
+    this.#leases.clear();
     this.#completions = null;
   }
 }

@@ -22,7 +22,15 @@ export interface Backend extends ResultSource {
   enqueue(task: AnyTask, request: EnqueueRequest): Promise<TaskResult[]>;
   getResult(id: string): Promise<TaskResult>;
   close?(): Promise<void>;
+  /**
+   * How long a task run by a delivery to the execute endpoint holds its lease past
+   * the last renewal. Absent: DEFAULT_DELIVERY_LEASE_MS.
+   */
+  readonly deliveryLeaseMs?: number;
 }
+
+/** The lease of a task run by a delivery to the execute endpoint, unless its backend sets one. */
+export const DEFAULT_DELIVERY_LEASE_MS = 30_000;
 
 /** What a backend's request check decided (the Cloud Tasks backend verifies OIDC tokens this way). */
 export type RequestAuthOutcome =
@@ -46,4 +54,36 @@ export interface RequestAuthenticator {
 export interface TaskRedispatcher {
   /** Requeues these FAILED tasks and dispatches them; resolves to the ids it requeued. */
   retryFailed(ids: string[]): Promise<string[]>;
+}
+
+/** What one maintenance pass did for one backend that delivers its tasks itself (Cloud Tasks). */
+export interface DeliveryMaintenance {
+  /** Tasks never handed to their delivery (or due within its reach only now) that were handed over. */
+  dispatched: number;
+  /** Tasks waiting long after their hand-over whose delivery still holds them: left to it. */
+  confirmed: number;
+  /** Tasks whose delivery had dropped them (Cloud Tasks gave up, or the Cloud Task was deleted): handed over anew. */
+  recreated: number;
+  /** Tasks whose delivery had dropped them, marked FAILED instead (`lostCloudTask: "fail"`). */
+  failed: number;
+  /** Tasks a call to the delivery failed for; the next pass tries them again. */
+  errors: number;
+  /** False when the limit or the time budget cut the pass short: more may be waiting. */
+  complete: boolean;
+}
+
+/**
+ * A backend whose tasks reach a runner through a delivery of its own (Cloud
+ * Tasks), which the maintenance pass keeps whole: every READY task ends up
+ * with a delivery coming.
+ */
+export interface MaintainedBackend {
+  /** How often an always-on process runs the pass for this backend. */
+  readonly maintenanceIntervalMs: number;
+  /** One bounded pass: at most `limit` tasks per step, stopping at `deadline` (epoch ms). */
+  maintain(budget: { limit: number; deadline: number }): Promise<DeliveryMaintenance>;
+}
+
+export function isMaintainedBackend(backend: unknown): backend is MaintainedBackend {
+  return typeof (backend as Partial<MaintainedBackend> | null)?.maintain === "function";
 }

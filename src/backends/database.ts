@@ -29,6 +29,11 @@ export class DatabaseBackend implements Backend {
     this.logger = context.logger;
   }
 
+  /** Backends with deliveries of their own (Cloud Tasks) say how long a delivery holds a task; see Backend.deliveryLeaseMs. */
+  get deliveryLeaseMs(): number | undefined {
+    return undefined;
+  }
+
   get storage(): Storage {
     return this.context.runtime.storage();
   }

@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { DatabaseTaskError } from "../errors.ts";
 import { registerDispatchCommand } from "./dispatch.ts";
 import { registerEmulatorCommand } from "./emulator.ts";
+import { registerMaintainCommand } from "./maintain.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerPurgeCommand } from "./purge.ts";
 import { registerServeCommand } from "./serve.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerEmulatorCommand(program);
   registerServeCommand(program);
   registerDispatchCommand(program);
+  registerMaintainCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,14 +1,29 @@
 import type { IncomingMessage } from "node:http";
 import type { CloudTasksClient, protos } from "@google-cloud/tasks";
-import type { BackendContext, RequestAuthenticator, RequestAuthOutcome, TaskRedispatcher } from "../backends/backend.ts";
+import type {
+  BackendContext,
+  DeliveryMaintenance,
+  MaintainedBackend,
+  RequestAuthenticator,
+  RequestAuthOutcome,
+  TaskRedispatcher,
+} from "../backends/backend.ts";
 import { DatabaseBackend } from "../backends/database.ts";
-import { DatabaseTaskError, errorMessage } from "../errors.ts";
+import { DatabaseTaskError, errorMessage, InvalidTaskError } from "../errors.ts";
 import { requireGcpLocation, requireGcpProject, requireTaskHandlerHost } from "../detect/index.ts";
-import type { TaskResult, TaskResultData } from "../task/result.ts";
+import type { DispatchItem } from "../storage/storage.ts";
+import type { TaskError, TaskResult } from "../task/result.ts";
 import type { AnyTask, EnqueueRequest } from "../task/task.ts";
 import { createCloudTasksClient } from "./client.ts";
 import { verifyCloudTasksToken } from "./oidc.ts";
-import { parseCloudTasksOptions, type CloudTasksOptions } from "./options.ts";
+import {
+  DEFAULT_DELIVERY_LEASE_SECONDS,
+  DEFAULT_REDISPATCH_AFTER_SECONDS,
+  DEFAULT_VERIFY_AFTER_SECONDS,
+  parseCloudTasksOptions,
+  type CloudTasksOptions,
+} from "./options.ts";
+import { cloudTaskId, QUEUE_ID, SCHEDULE_HORIZON_MS } from "./task-name.ts";
 
 export const DEFAULT_HANDLER_PATH = "/tasks/execute/{task_id}/";
 
@@ -18,7 +33,7 @@ const TRANSIENT_CODES = new Set([4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUS
 const CREATE_TRIES = 4;
 const PARALLEL_CREATES = 32;
 
-/** Some tasks are stored (READY) but Cloud Tasks did not take them; `database-task dispatch` retries them. */
+/** Some tasks are stored (READY) but Cloud Tasks did not take them; the maintenance pass (or `database-task dispatch`) retries them. */
 export class CloudTasksDispatchError extends DatabaseTaskError {
   readonly taskIds: string[];
   constructor(backendName: string, failures: Array<{ id: string; error: unknown }>) {
@@ -27,7 +42,7 @@ export class CloudTasksDispatchError extends DatabaseTaskError {
       "CLOUD_TASKS_DISPATCH",
       `Could not create the Cloud Task for ${failures.length === 1 ? `task ${first.id}` : `${failures.length} tasks (first: ${first.id})`} ` +
         `on backend "${backendName}": ${errorMessage(first.error)}. The task is stored as READY and marked not dispatched; ` +
-        `\`database-task dispatch\` (or the handler's periodic sweep) hands it to Cloud Tasks again.`,
+        `\`database-task dispatch\` or the maintenance pass (\`database-task maintain\`, POST /tasks/maintain/, serve's timer) hands it to Cloud Tasks again.`,
       { cause: first.error },
     );
     this.taskIds = failures.map((f) => f.id);
@@ -47,12 +62,17 @@ export interface DispatchSummary {
   failed: number;
 }
 
+/** gRPC NOT_FOUND: GetTask's answer for a task that ran out of attempts, succeeded, or was deleted. */
+const NOT_FOUND = 5;
+/** GetTask calls in flight at once during a maintenance pass. */
+const PARALLEL_CHECKS = 16;
+
 /**
  * The database backend, plus a Google Cloud Task per enqueued task. The row is
  * the source of truth; the Cloud Task carries only the task id, as a POST to
  * the execute endpoint, and its retries are Cloud Tasks' retries.
  */
-export class CloudTasksDatabaseBackend extends DatabaseBackend implements RequestAuthenticator, TaskRedispatcher {
+export class CloudTasksDatabaseBackend extends DatabaseBackend implements RequestAuthenticator, TaskRedispatcher, MaintainedBackend {
   readonly options: CloudTasksOptions;
   #client: CloudTasksClient | null = null;
   #target: Promise<Target> | null = null;
@@ -60,6 +80,16 @@ export class CloudTasksDatabaseBackend extends DatabaseBackend implements Reques
   constructor(context: BackendContext) {
     super(context);
     this.options = parseCloudTasksOptions(context.name, context.options);
+  }
+
+  /** How long a delivery's hold on a task outlives its last renewal (renewed every third of it while the task runs). */
+  override get deliveryLeaseMs(): number {
+    return (this.options.leaseSeconds ?? DEFAULT_DELIVERY_LEASE_SECONDS) * 1000;
+  }
+
+  /** How often an always-on process runs the maintenance pass for this backend. */
+  get maintenanceIntervalMs(): number {
+    return Math.max(1000, ((this.options.redispatchAfterSeconds ?? DEFAULT_REDISPATCH_AFTER_SECONDS) * 1000) / 2);
   }
 
   /** Project, location, handler URL and audience, from the options or detected once. */
@@ -92,36 +122,50 @@ export class CloudTasksDatabaseBackend extends DatabaseBackend implements Reques
   }
 
   override async enqueue(task: AnyTask, request: EnqueueRequest): Promise<TaskResult[]> {
+    // Checked before anything is stored: Cloud Tasks would refuse the queue id only after the row exists.
+    if (!QUEUE_ID.test(request.queueName)) {
+      throw new InvalidTaskError(
+        `Queue "${request.queueName}" cannot be a Cloud Tasks queue id (letters, digits and hyphens, at most 100 characters); ` +
+          `backend "${this.name}" sends each task to the Cloud Tasks queue of that name. Use e.g. "${suggestQueueId(request.queueName)}".`,
+      );
+    }
     // Retries are Cloud Tasks' (the queue's retry config): each failed delivery leaves the task FAILED,
     // and the next delivery runs it again. A task-level maxAttempts would leave it READY with no delivery coming.
     const results = await super.enqueue(task, { ...request, maxAttempts: 1 });
     // Inside a transaction the Cloud Tasks are created once it commits (afterCommit): a delivery
     // must never find no row, and a rolled-back task must never be delivered.
-    if (!request.transaction) await this.dispatch(results);
+    if (!request.transaction) await this.dispatch(results.map(freshDispatchItem));
     return results;
   }
 
   protected override afterCommit(results: TaskResult[], inTransaction: boolean): void {
     if (!inTransaction) return;
-    this.dispatch(results).catch((error: unknown) =>
-      this.logger.error("Cloud Task creation after commit failed; the periodic sweep will retry", { error: errorMessage(error) }),
+    this.dispatch(results.map(freshDispatchItem)).catch((error: unknown) =>
+      this.logger.error("Cloud Task creation after commit failed; the maintenance pass will retry", { error: errorMessage(error) }),
     );
   }
 
-  /** Creates one Cloud Task per task and marks the rows dispatched; throws CloudTasksDispatchError for those that failed. */
-  async dispatch(tasks: Array<Pick<TaskResultData, "id" | "queueName" | "runAfter" | "attempts">>): Promise<void> {
-    if (tasks.length === 0) return;
+  /**
+   * Creates one Cloud Task per task and marks the rows dispatched; throws
+   * CloudTasksDispatchError for those that failed. Tasks due beyond Cloud Tasks'
+   * 30-day schedule limit are left undispatched: the maintenance pass creates
+   * their Cloud Task once they are within reach.
+   */
+  async dispatch(items: DispatchItem[]): Promise<void> {
+    const horizon = Date.now() + SCHEDULE_HORIZON_MS;
+    const reachable = items.filter((item) => item.availableAt.getTime() < horizon);
+    if (reachable.length === 0) return;
     const target = await this.target();
     const failures: Array<{ id: string; error: unknown }> = [];
-    const done: string[] = [];
-    for (let i = 0; i < tasks.length; i += PARALLEL_CREATES) {
+    const done: DispatchItem[] = [];
+    for (let i = 0; i < reachable.length; i += PARALLEL_CREATES) {
       await Promise.all(
-        tasks.slice(i, i + PARALLEL_CREATES).map(async (t) => {
+        reachable.slice(i, i + PARALLEL_CREATES).map(async (item) => {
           try {
-            await this.#createWithRetry(target, t);
-            done.push(t.id);
+            await this.#createWithRetry(target, item);
+            done.push(item);
           } catch (error) {
-            failures.push({ id: t.id, error });
+            failures.push({ id: item.id, error });
           }
         }),
       );
@@ -130,15 +174,19 @@ export class CloudTasksDatabaseBackend extends DatabaseBackend implements Reques
     if (failures.length > 0) throw new CloudTasksDispatchError(this.name, failures);
   }
 
-  /** The Cloud Task for one of our tasks. Its name is derived from our id and attempt count, so re-creating it is idempotent. */
-  cloudTaskFor(target: Target, t: Pick<TaskResultData, "id" | "queueName" | "runAfter" | "attempts">): protos.google.cloud.tasks.v2.ITask {
-    const client = this.client();
-    const url = new URL(target.handlerUrl.replace("{task_id}", encodeURIComponent(t.id)));
+  /** The full Cloud Task name of one generation of one of our tasks. */
+  cloudTaskName(target: Target, item: Pick<DispatchItem, "id" | "queueName" | "generation">): string {
+    return this.client().taskPath(target.project, target.location, item.queueName, cloudTaskId(item.id, item.generation));
+  }
+
+  /** The Cloud Task for one of our tasks. Its name is derived from our id and dispatch generation, so re-creating it is idempotent. */
+  cloudTaskFor(target: Target, item: DispatchItem): protos.google.cloud.tasks.v2.ITask {
+    const url = new URL(target.handlerUrl.replace("{task_id}", encodeURIComponent(item.id)));
     // 500 on failure makes Cloud Tasks retry; allow_retry lets that redelivery run a FAILED task again.
     url.searchParams.set("fail_on_error", "true");
     url.searchParams.set("allow_retry", "true");
     const task: protos.google.cloud.tasks.v2.ITask = {
-      name: client.taskPath(target.project, target.location, t.queueName, `${t.id}-${t.attempts}`),
+      name: this.cloudTaskName(target, item),
       httpRequest: {
         httpMethod: "POST",
         url: url.toString(),
@@ -147,17 +195,16 @@ export class CloudTasksDatabaseBackend extends DatabaseBackend implements Reques
         }),
       },
     };
-    if (t.runAfter && t.runAfter.getTime() > Date.now()) {
-      task.scheduleTime = { seconds: Math.floor(t.runAfter.getTime() / 1000), nanos: (t.runAfter.getTime() % 1000) * 1e6 };
-    }
+    const due = item.availableAt.getTime();
+    if (due > Date.now()) task.scheduleTime = { seconds: Math.floor(due / 1000), nanos: (due % 1000) * 1e6 };
     if (this.options.dispatchDeadlineSeconds) task.dispatchDeadline = { seconds: this.options.dispatchDeadlineSeconds };
     return task;
   }
 
-  async #createWithRetry(target: Target, t: Pick<TaskResultData, "id" | "queueName" | "runAfter" | "attempts">): Promise<void> {
+  async #createWithRetry(target: Target, item: DispatchItem): Promise<void> {
     const client = this.client();
-    const parent = client.queuePath(target.project, target.location, t.queueName);
-    const task = this.cloudTaskFor(target, t);
+    const parent = client.queuePath(target.project, target.location, item.queueName);
+    const task = this.cloudTaskFor(target, item);
     for (let attempt = 1; ; attempt++) {
       try {
         await client.createTask({ parent, task });
@@ -173,9 +220,11 @@ export class CloudTasksDatabaseBackend extends DatabaseBackend implements Reques
 
   /** Re-dispatches READY tasks whose hand-over to Cloud Tasks never happened (enqueued at least `olderThanMs` ago). */
   async dispatchPending({ olderThanMs = 0, limit = 1000 }: { olderThanMs?: number; limit?: number } = {}): Promise<DispatchSummary> {
+    const now = Date.now();
     const pending = await this.storage.taskListUndispatched({
       backendName: this.name,
-      enqueuedBefore: new Date(Date.now() - olderThanMs),
+      enqueuedBefore: new Date(now - olderThanMs),
+      availableBefore: new Date(now + SCHEDULE_HORIZON_MS),
       limit,
     });
     try {
@@ -188,28 +237,113 @@ export class CloudTasksDatabaseBackend extends DatabaseBackend implements Reques
   }
 
   /**
-   * Re-dispatches undispatched rows every so often, so a task whose Cloud Task
-   * could not be created (Cloud Tasks down, process killed between the two
-   * writes) is still delivered. Resolves nothing; returns a stop function.
+   * This backend's share of the maintenance pass; safe to run from many
+   * processes at once. (1) READY tasks never handed over (Cloud Tasks was down,
+   * the process died between the two writes, or they were due beyond 30 days
+   * and now are not) get their Cloud Task. (2) READY tasks handed over more
+   * than `verifyAfterSeconds` ago and due as long ago are looked up with
+   * GetTask: if their Cloud Task still exists they are left to it; if it is gone
+   * (Cloud Tasks ran out of attempts while the handler was down, or answered
+   * 200 to a delivery that did not run it), a new generation is created under a
+   * new name, or the task is marked FAILED with `lostCloudTask: "fail"`. One
+   * process wins each task's new generation (a conditional UPDATE), and names
+   * are deterministic, so concurrent passes create no duplicate Cloud Tasks.
    */
-  startDispatchSweep(): () => void {
-    const afterMs = (this.options.redispatchAfterSeconds ?? 60) * 1000;
-    const timer = setInterval(() => {
-      this.dispatchPending({ olderThanMs: afterMs }).then(
-        ({ dispatched, failed }) => {
-          if (dispatched || failed) this.logger.info("Re-dispatched tasks to Cloud Tasks", { backend: this.name, dispatched, failed });
-        },
-        (error: unknown) => this.logger.warn("Dispatch sweep failed; will try again", { backend: this.name, error: errorMessage(error) }),
-      );
-    }, Math.max(1000, afterMs / 2));
-    timer.unref();
-    return () => clearInterval(timer);
+  async maintain({ limit, deadline }: { limit: number; deadline: number }): Promise<DeliveryMaintenance> {
+    const summary: DeliveryMaintenance = { dispatched: 0, confirmed: 0, recreated: 0, failed: 0, errors: 0, complete: true };
+    const redispatchAfterMs = (this.options.redispatchAfterSeconds ?? DEFAULT_REDISPATCH_AFTER_SECONDS) * 1000;
+    const undispatched = await this.dispatchPending({ olderThanMs: redispatchAfterMs, limit });
+    summary.dispatched = undispatched.dispatched;
+    summary.errors += undispatched.failed;
+    if (undispatched.dispatched + undispatched.failed >= limit) summary.complete = false;
+    if (Date.now() >= deadline) return { ...summary, complete: false };
+
+    const verifyAfterMs = (this.options.verifyAfterSeconds ?? DEFAULT_VERIFY_AFTER_SECONDS) * 1000;
+    const now = Date.now();
+    const stale = await this.storage.taskListStaleDispatches({
+      backendName: this.name,
+      dispatchedBefore: new Date(now - verifyAfterMs),
+      availableBefore: new Date(now - verifyAfterMs),
+      limit,
+    });
+    if (stale.length >= limit) summary.complete = false;
+    if (stale.length === 0) return summary;
+    const target = await this.target();
+    for (let i = 0; i < stale.length; i += PARALLEL_CHECKS) {
+      if (Date.now() >= deadline) return { ...summary, complete: false };
+      const verdicts = await Promise.all(stale.slice(i, i + PARALLEL_CHECKS).map((item) => this.#verifyDispatch(target, item)));
+      for (const verdict of verdicts) if (verdict) summary[verdict]++;
+    }
+    return summary;
+  }
+
+  /** Looks up one stale task's Cloud Task and acts on what it finds; null when another process got there first. */
+  async #verifyDispatch(target: Target, item: DispatchItem): Promise<"confirmed" | "recreated" | "failed" | "errors" | null> {
+    const name = this.cloudTaskName(target, item);
+    try {
+      await this.client().getTask({ name });
+      await this.storage.taskMarkDispatched([item], new Date()); // checked again only after another verifyAfterSeconds
+      return "confirmed";
+    } catch (error) {
+      if ((error as { code?: number }).code !== NOT_FOUND) {
+        this.logger.warn("Could not look up a task's Cloud Task; the next maintenance pass tries again", {
+          backend: this.name,
+          taskId: item.id,
+          error: errorMessage(error),
+        });
+        return "errors";
+      }
+    }
+    try {
+      if (this.options.lostCloudTask === "fail") return (await this.#failUndelivered(item, name)) ? "failed" : null;
+      if (!(await this.storage.taskNextDispatchGeneration(item))) return null;
+      const next = { ...item, generation: item.generation + 1 };
+      this.logger.warn("Task's Cloud Task is gone (attempts used up or deleted) while the task is READY; creating it again", {
+        backend: this.name,
+        taskId: item.id,
+        cloudTask: name,
+      });
+      await this.dispatch([next]);
+      return "recreated";
+    } catch (error) {
+      // The new generation is stored undispatched: the next pass creates its Cloud Task.
+      this.logger.warn("Could not re-create a task's Cloud Task; the next maintenance pass tries again", {
+        backend: this.name,
+        taskId: item.id,
+        error: errorMessage(error),
+      });
+      return "errors";
+    }
+  }
+
+  async #failUndelivered(item: DispatchItem, name: string): Promise<boolean> {
+    const task = await this.storage.taskGet(item.id);
+    if (!task) return false;
+    const error: TaskError = {
+      errorClass: "CloudTaskLost",
+      message:
+        `Cloud Task ${name} no longer exists (the queue ran out of attempts or retry time, or it was deleted) ` +
+        `and the task never ran to an end; marked FAILED because backends.${this.name}.options.lostCloudTask is "fail". ` +
+        `Retry it from the admin or with retryFailed().`,
+      stack: "",
+    };
+    const failed = await this.storage.taskFailUndelivered({ id: item.id, generation: item.generation, errors: [...task.errors, error], finishedAt: new Date() });
+    if (failed) this.logger.warn("Task's Cloud Task is gone; marked FAILED (lostCloudTask: fail)", { backend: this.name, taskId: item.id });
+    return failed;
   }
 
   async retryFailed(ids: string[]): Promise<string[]> {
     const requeued = await this.storage.taskRequeueFailed(ids, new Date());
-    const rows = (await Promise.all(requeued.map((id) => this.storage.taskGet(id)))).filter((r): r is TaskResultData => !!r);
-    await this.dispatch(rows);
+    if (requeued.length === 0) return [];
+    const now = Date.now();
+    const items = await this.storage.taskListUndispatched({
+      backendName: this.name,
+      enqueuedBefore: new Date(now + 1000),
+      availableBefore: new Date(now + SCHEDULE_HORIZON_MS),
+      limit: requeued.length,
+      ids: requeued,
+    });
+    await this.dispatch(items);
     return requeued;
   }
 
@@ -244,4 +378,14 @@ export class CloudTasksDatabaseBackend extends DatabaseBackend implements Reques
     await this.#client?.close();
     this.#client = null;
   }
+}
+
+/** A task just enqueued, as `dispatch` takes it: generation 0, due at its runAfter or now. */
+function freshDispatchItem(result: TaskResult): DispatchItem {
+  return { id: result.id, queueName: result.queueName, availableAt: result.runAfter ?? result.enqueuedAt, generation: 0 };
+}
+
+/** A queue id close to a name Cloud Tasks refuses, for the error message. */
+function suggestQueueId(name: string): string {
+  return name.replace(/[^A-Za-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 100) || "default";
 }

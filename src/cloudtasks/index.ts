@@ -7,6 +7,7 @@ import "./register.ts";
 
 export { CloudTasksDatabaseBackend, CloudTasksDispatchError, DEFAULT_HANDLER_PATH, type DispatchSummary } from "./backend.ts";
 export type { CloudTasksOptions } from "./options.ts";
+export { cloudTaskId } from "./task-name.ts";
 export { dispatchPendingTasks, type DispatchOptions } from "./dispatch.ts";
 export { createCloudTasksClient } from "./client.ts";
 export { verifyCloudTasksOidc, verifyCloudTasksToken } from "./oidc.ts";

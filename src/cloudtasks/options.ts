@@ -1,3 +1,4 @@
+import { DEFAULT_DELIVERY_LEASE_MS } from "../backends/backend.ts";
 import { ConfigError } from "../errors.ts";
 
 /** Options of a `backend: "cloudtasks"` entry; all optional, detected on App Engine and Cloud Run. */
@@ -32,9 +33,30 @@ export interface CloudTasksOptions {
   appEngineHostname?: string;
   /** App Engine region id (e.g. "uc") for building the handler URL. */
   appEngineRegionId?: string;
-  /** Rows left undispatched this long are re-dispatched by the periodic sweep (seconds). Default 60. */
+  /** Rows left undispatched this long are dispatched by the maintenance pass (seconds). Default 60. */
   redispatchAfterSeconds?: number;
+  /**
+   * How long a delivery's hold (lease) on a task outlives its last renewal, in seconds;
+   * renewed every third of it while the task runs. A handler instance that dies
+   * leaves its task to the next delivery after at most this long. Default 30.
+   */
+  leaseSeconds?: number;
+  /**
+   * A READY task still waiting this long after its Cloud Task was created (and due as long)
+   * has its Cloud Task looked up by the maintenance pass (GetTask). Default 120.
+   */
+  verifyAfterSeconds?: number;
+  /**
+   * What the maintenance pass does with a READY task whose Cloud Task no longer exists
+   * (Cloud Tasks ran out of attempts or retry time, or it was deleted): "recreate" it
+   * under a new name (default), or mark the task "fail"ed (FAILED, error CloudTaskLost).
+   */
+  lostCloudTask?: "recreate" | "fail";
 }
+
+export const DEFAULT_DELIVERY_LEASE_SECONDS = DEFAULT_DELIVERY_LEASE_MS / 1000;
+export const DEFAULT_REDISPATCH_AFTER_SECONDS = 60;
+export const DEFAULT_VERIFY_AFTER_SECONDS = 120;
 
 const KEYS: Array<keyof CloudTasksOptions> = [
   "project",
@@ -51,6 +73,9 @@ const KEYS: Array<keyof CloudTasksOptions> = [
   "appEngineHostname",
   "appEngineRegionId",
   "redispatchAfterSeconds",
+  "leaseSeconds",
+  "verifyAfterSeconds",
+  "lostCloudTask",
 ];
 
 /** django-database-task's OPTIONS names, accepted so a migrated config reads the same. */
@@ -93,9 +118,19 @@ export function parseCloudTasksOptions(backendName: string, raw: Record<string, 
   if (deadline !== undefined && (typeof deadline !== "number" || !Number.isInteger(deadline) || deadline < 15 || deadline > 1800)) {
     throw new ConfigError(`${where("dispatchDeadlineSeconds")} must be a whole number of seconds from 15 to 1800.`);
   }
-  const redispatch = o.redispatchAfterSeconds;
-  if (redispatch !== undefined && (typeof redispatch !== "number" || !(redispatch > 0))) {
-    throw new ConfigError(`${where("redispatchAfterSeconds")} must be a number of seconds > 0.`);
+  for (const field of ["redispatchAfterSeconds", "verifyAfterSeconds"] as const) {
+    const seconds = o[field];
+    if (seconds !== undefined && (typeof seconds !== "number" || !Number.isFinite(seconds) || !(seconds > 0))) {
+      throw new ConfigError(`${where(field)} must be a number of seconds > 0.`);
+    }
+  }
+  const lease = o.leaseSeconds;
+  // Renewed every third of it: under 3 s the renewals would be a stream of writes; over an hour a dead instance's task waits too long.
+  if (lease !== undefined && (typeof lease !== "number" || !Number.isFinite(lease) || lease < 3 || lease > 3600)) {
+    throw new ConfigError(`${where("leaseSeconds")} must be a number of seconds from 3 to 3600.`);
+  }
+  if (o.lostCloudTask !== undefined && o.lostCloudTask !== "recreate" && o.lostCloudTask !== "fail") {
+    throw new ConfigError(`${where("lostCloudTask")} must be "recreate" or "fail"; got ${JSON.stringify(o.lostCloudTask)}.`);
   }
   return o;
 }

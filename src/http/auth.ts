@@ -1,11 +1,12 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Request } from "express";
 import type { RequestAuthenticator, RequestAuthOutcome } from "../backends/backend.ts";
+import { isAppEngine } from "../detect/env.ts";
 import type { Runtime } from "../runtime.ts";
 import { HttpError } from "./respond.ts";
 
 /** The endpoints, as named to an `authorize` hook. */
-export type EndpointName = "run" | "run-one" | "status" | "execute" | "purge";
+export type EndpointName = "run" | "run-one" | "status" | "execute" | "purge" | "maintain";
 
 /** Your own check: resolve to true to let the request through, false to answer 403. */
 export type AuthorizeHook = (req: Request, info: { endpoint: EndpointName }) => boolean | Promise<boolean>;
@@ -23,7 +24,17 @@ export interface AuthOptions {
 export type Gate = (req: Request, endpoint: EndpointName, runtime: Runtime) => Promise<void>;
 
 /** The endpoints a backend's request check guards (django-database-task's get_auth_handler). */
-const BACKEND_GUARDED: ReadonlySet<EndpointName> = new Set(["execute", "purge"]);
+const BACKEND_GUARDED: ReadonlySet<EndpointName> = new Set(["execute", "purge", "maintain"]);
+
+/**
+ * App Engine cron calls carry `X-Appengine-Cron: true`, a header App Engine
+ * strips from every request that comes from outside Google, so on App Engine
+ * (and only there) it proves the caller. It opens the maintenance pass and
+ * nothing else.
+ */
+export function isAppEngineCron(req: Request): boolean {
+  return req.headers["x-appengine-cron"] === "true" && isAppEngine();
+}
 
 const digest = (text: string) => createHash("sha256").update(text, "utf8").digest();
 
@@ -77,6 +88,7 @@ function refuse(outcome: Extract<RequestAuthOutcome, { ok: false }>): never {
 /** The gate of the views exported on their own: only the backends' checks (you wrap the views with yours). */
 export const backendOnlyGate: Gate = async (req, endpoint, runtime) => {
   if (!BACKEND_GUARDED.has(endpoint)) return;
+  if (endpoint === "maintain" && isAppEngineCron(req)) return;
   const verdict = await consultBackends(req, runtime);
   if (verdict && !verdict.ok) refuse(verdict);
 };
@@ -90,6 +102,7 @@ export function routerGate(options: AuthOptions): Gate {
   const bearer = options.bearerToken !== undefined ? bearerCheck(options.bearerToken) : null;
   const authorize = options.authorize ?? null;
   return async (req, endpoint, runtime) => {
+    if (endpoint === "maintain" && isAppEngineCron(req)) return;
     if (BACKEND_GUARDED.has(endpoint)) {
       const verdict = await consultBackends(req, runtime);
       if (verdict) {

@@ -9,6 +9,7 @@ export {
   taskStatusView,
   executeTaskView,
   purgeTasksView,
+  maintainTasksView,
   type TaskRouterOptions,
   type TaskViews,
 } from "./router.ts";

@@ -10,12 +10,15 @@ export interface Params {
   readonly fromQuery: boolean;
   /** The raw value; undefined when absent (a JSON null counts as absent). */
   get(name: string): unknown;
+  /** Every parameter name given. */
+  names(): string[];
 }
 
 export function bodyParams(body: Record<string, unknown>): Params {
   return {
     fromQuery: false,
     get: (name) => (Object.hasOwn(body, name) && body[name] !== null ? body[name] : undefined),
+    names: () => Object.keys(body),
   };
 }
 
@@ -34,7 +37,14 @@ export function queryParams(req: Request): Params {
       if (values.length > 1) throw new HttpError(400, `${name} must be given once`);
       return values[0];
     },
+    names: () => [...new Set(search.keys())],
   };
+}
+
+/** Refuses parameters the endpoint does not know: a misspelt option must not silently mean its default. */
+export function onlyParams(params: Params, known: readonly string[]): void {
+  const unknown = params.names().find((name) => !known.includes(name));
+  if (unknown !== undefined) throw new HttpError(400, `Unknown parameter "${unknown.slice(0, 100)}"; known parameters: ${known.join(", ")}`);
 }
 
 export interface IntegerRule {

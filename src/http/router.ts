@@ -5,7 +5,7 @@ import { backendOnlyGate, isUnprotected, routerGate, UNPROTECTED_MESSAGE, valida
 import { DEFAULT_BODY_LIMIT } from "./body.ts";
 import { jsonErrorHandler } from "./errors.ts";
 import { defineView, type View, type ViewSettings } from "./view.ts";
-import { executeTaskSpec, purgeTasksSpec, runOneTaskSpec, runTasksSpec, taskStatusSpec } from "./views.ts";
+import { executeTaskSpec, maintainTasksSpec, purgeTasksSpec, runOneTaskSpec, runTasksSpec, taskStatusSpec } from "./views.ts";
 
 export interface TaskRouterOptions extends AuthOptions {
   /** Largest accepted request body in bytes (larger ones get 413). Default 100 kB. */
@@ -20,6 +20,7 @@ export interface TaskViews {
   taskStatus: View;
   executeTask: View;
   purgeTasks: View;
+  maintainTasks: View;
 }
 
 export function createTaskViews(settings: ViewSettings): TaskViews {
@@ -29,6 +30,7 @@ export function createTaskViews(settings: ViewSettings): TaskViews {
     taskStatus: defineView(taskStatusSpec, settings),
     executeTask: defineView(executeTaskSpec, settings),
     purgeTasks: defineView(purgeTasksSpec, settings),
+    maintainTasks: defineView(maintainTasksSpec, settings),
   };
 }
 
@@ -43,6 +45,7 @@ export const runOneTaskView: View = standalone.runOneTask;
 export const taskStatusView: View = standalone.taskStatus;
 export const executeTaskView: View = standalone.executeTask;
 export const purgeTasksView: View = standalone.purgeTasks;
+export const maintainTasksView: View = standalone.maintainTasks;
 
 /**
  * django-database-task's endpoints as an Express router:
@@ -67,6 +70,7 @@ export function taskRouter(options: TaskRouterOptions = {}): Router {
   router.all("/status", views.taskStatus);
   router.all("/execute/:task_id", views.executeTask);
   router.all("/purge", views.purgeTasks);
+  router.all("/maintain", views.maintainTasks);
   router.use(jsonErrorHandler(() => options.logger));
   return router;
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { Express } from "express";
 import type { Logger } from "../log.ts";
 import { close as closeRuntime, getRuntime } from "../runtime.ts";
+import { startMaintenanceTimer } from "../maintenance.ts";
 import { createApp, type AppOptions } from "./app.ts";
 import { DEFAULT_PORT } from "./settings.ts";
 
@@ -70,7 +71,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     });
   });
   const address = server.address() as AddressInfo;
-  const stopSweeps = await startDispatchSweeps(logger);
+  const stopMaintenance = await startMaintenance(logger);
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
   let resolveClosed!: () => void;
@@ -94,7 +95,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       }
       server.closeAllConnections();
       await serverClosed;
-      stopSweeps();
+      stopMaintenance();
       resolveClosed();
     })();
     return stopping;
@@ -130,24 +131,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   return { server, url: `http://${host}:${address.port}`, port: address.port, stop, closed };
 }
 
-interface DispatchSweeper {
-  startDispatchSweep(): () => void;
-}
-
 /**
- * Backends that deliver through Cloud Tasks re-dispatch, from the server
- * process, tasks whose Cloud Task was never created. Creating every backend
- * here also surfaces a bad backend configuration at start, not at the first request.
+ * Runs the maintenance pass on a timer while the server is up, when a backend
+ * delivers its tasks itself (Cloud Tasks): on instances that stay up it
+ * re-dispatches what was never handed over and re-creates what Cloud Tasks gave
+ * up on, without waiting for Cloud Scheduler. Creating every backend here also
+ * surfaces a bad backend configuration at start, not at the first request.
  */
-async function startDispatchSweeps(logger: Logger): Promise<() => void> {
+async function startMaintenance(logger: Logger): Promise<() => void> {
   const runtime = await getRuntime();
-  const stops: Array<() => void> = [];
-  for (const name of Object.keys(runtime.backendConfigs)) {
-    const backend = runtime.backend(name) as unknown as Partial<DispatchSweeper>;
-    if (typeof backend.startDispatchSweep === "function") {
-      stops.push(backend.startDispatchSweep());
-      logger.debug("Dispatch sweep started", { backend: name });
-    }
-  }
-  return () => stops.forEach((stop) => stop());
+  for (const name of Object.keys(runtime.backendConfigs)) runtime.backend(name);
+  const stop = startMaintenanceTimer(runtime);
+  logger.debug("Maintenance timer started");
+  return stop;
 }

@@ -1,18 +1,27 @@
+import { isMaintainedBackend } from "../backends/backend.ts";
 import { TaskResultDoesNotExistError, UnknownBackendError } from "../errors.ts";
 import { isUuid } from "../backends/database.ts";
+import {
+  DEFAULT_MAINTENANCE_BUDGET_MS,
+  DEFAULT_MAINTENANCE_LIMIT,
+  MAX_MAINTENANCE_LIMIT,
+  maintainTasks,
+  maintenanceSlice,
+} from "../maintenance.ts";
 import type { Runtime } from "../runtime.ts";
 import type { TaskResult } from "../task/result.ts";
 import {
+  executeTaskById,
   getPendingTaskCount,
+  type ExecuteOutcome,
   parsePurgeStatuses,
   processOneTask,
   processTasks,
   purgeCompletedTasks,
-  recoverLostTasks,
-  runTaskById,
 } from "../worker/api.ts";
+import { isAppEngineCron } from "./auth.ts";
 import { readJsonObject } from "./body.ts";
-import { bodyParams, booleanParam, integerParam, nameParam, queryParams, statusListParam } from "./params.ts";
+import { bodyParams, booleanParam, integerParam, nameParam, onlyParams, queryParams, statusListParam } from "./params.ts";
 import { HttpError, sendJson } from "./respond.ts";
 import type { ViewSpec } from "./view.ts";
 
@@ -109,29 +118,88 @@ export const executeTaskSpec: ViewSpec = {
     const params = queryParams(req);
     const failOnError = booleanParam(params, "fail_on_error", false);
     const allowRetry = booleanParam(params, "allow_retry", false);
-    let result: TaskResult | null;
+    // A small maintenance pass beside the task, now and then: where CPU is given only during
+    // requests, deliveries are what keeps the rest of the queue whole between scheduled passes.
+    const slice = maintenanceSlice(runtime);
+    let outcome: ExecuteOutcome;
     try {
-      result = await runTaskById(id, { allowRetry });
-      // A task left RUNNING by a process that died would answer "not READY" for good, and Cloud Tasks
-      // stops redelivering on that 200: put tasks whose lease ran out back, then try once more.
-      if (!result && (await runtime.storage().taskGet(id))?.status === "RUNNING" && (await recoverLostTasks()) > 0) {
-        result = await runTaskById(id, { allowRetry });
-      }
+      outcome = await executeTaskById(id, { allowRetry });
     } catch (error) {
       if (error instanceof TaskResultDoesNotExistError) throw new HttpError(404, "Task not found");
       throw error;
+    } finally {
+      await slice;
     }
-    if (!result) {
-      const current = await runtime.storage().taskGet(id);
-      sendJson(res, 200, { executed: false, reason: NOT_RUNNABLE_REASON, ...(current && { status: current.status }) });
+    if (!outcome.executed) {
+      if (outcome.reason === "running-elsewhere" && failOnError) {
+        // Not 2xx: Cloud Tasks would delete its task although nothing ran, and if the holder has died
+        // nothing would ever deliver it again. 409, not 503: Cloud Tasks slows the whole queue down on 503.
+        sendJson(
+          res,
+          409,
+          {
+            executed: false,
+            reason: `Task is RUNNING under a lease held until ${outcome.lockedUntil.toISOString()}; try again after it`,
+            status: "RUNNING",
+            retry_after_seconds: outcome.retryAfterSeconds,
+          },
+          { "Retry-After": String(outcome.retryAfterSeconds) },
+        );
+        return;
+      }
+      sendJson(res, 200, { executed: false, reason: NOT_RUNNABLE_REASON, status: outcome.status });
       return;
     }
+    const result = outcome.result;
     // READY after running means the attempt failed and a retry is scheduled: a failure for Cloud Tasks too.
     if (result.status !== "SUCCESSFUL" && failOnError) {
       sendJson(res, 500, { executed: true, failed: true, result: resultItem(result) });
       return;
     }
     sendJson(res, 200, { executed: true, result: resultItem(result) });
+  },
+};
+
+const MAINTAIN_PARAMS = ["backend_name", "limit", "time_budget_seconds"] as const;
+export const MAX_MAINTENANCE_BUDGET_SECONDS = 300;
+
+export const maintainTasksSpec: ViewSpec = {
+  endpoint: "maintain",
+  // GET only for App Engine cron, which can send nothing else; checked below.
+  methods: ["GET", "POST"],
+  async handle({ req, res, runtime, bodyLimit }) {
+    if (req.method === "GET" && !isAppEngineCron(req)) {
+      throw new HttpError(405, "Method not allowed: use POST (GET is accepted only from App Engine cron)", { Allow: "POST" });
+    }
+    const params = req.method === "GET" ? queryParams(req) : bodyParams(await readJsonObject(req, bodyLimit));
+    onlyParams(params, MAINTAIN_PARAMS);
+    const limit = integerParam(params, "limit", {
+      default: DEFAULT_MAINTENANCE_LIMIT,
+      min: 1,
+      max: MAX_MAINTENANCE_LIMIT,
+      invalid: "limit must be an integer",
+      belowMin: "limit must be a positive integer",
+      aboveMax: `limit cannot exceed ${MAX_MAINTENANCE_LIMIT}`,
+    });
+    const budgetSeconds = integerParam(params, "time_budget_seconds", {
+      default: DEFAULT_MAINTENANCE_BUDGET_MS / 1000,
+      min: 1,
+      max: MAX_MAINTENANCE_BUDGET_SECONDS,
+      invalid: "time_budget_seconds must be an integer",
+      belowMin: "time_budget_seconds must be a positive integer",
+      aboveMax: `time_budget_seconds cannot exceed ${MAX_MAINTENANCE_BUDGET_SECONDS}`,
+    });
+    const backendName = nameParam(params, "backend_name") ?? null;
+    if (backendName !== null) {
+      if (!Object.hasOwn(runtime.backendConfigs, backendName)) {
+        throw new HttpError(400, new UnknownBackendError(backendName, Object.keys(runtime.backendConfigs)).message);
+      }
+      if (!isMaintainedBackend(runtime.backend(backendName))) {
+        throw new HttpError(400, `Backend "${backendName}" has no delivery of its own to maintain (only "cloudtasks" backends do); leave backend_name out.`);
+      }
+    }
+    const summary = await maintainTasks({ backendName, limit, timeBudgetMs: budgetSeconds * 1000 });
+    sendJson(res, 200, { recovered: summary.recovered, backends: summary.backends, complete: summary.complete, elapsed_ms: summary.elapsedMs });
   },
 };
 

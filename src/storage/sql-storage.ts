@@ -8,7 +8,9 @@ import {
   type AttemptOutcome,
   type ClaimByIdRequest,
   type ClaimRequest,
+  type DispatchItem,
   type LockedClaim,
+  type NotClaimed,
   type NewTask,
   type PendingCountRequest,
   type PurgeRequest,
@@ -135,11 +137,12 @@ export class SqlStorage implements Storage {
     return { tasks: rows.map((row) => this.#decodeClaimed(row)), commit, rollback, waitedOnLock };
   }
 
-  async taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable"> {
+  async taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | NotClaimed> {
     const row = await this.#dialect.claimById(this.knex, request);
     if (row) return this.#decodeClaimed(row);
-    const exists = await this.knex(TASK_TABLE).where({ id: request.id }).first("id");
-    return exists ? "not-runnable" : "missing";
+    const current: RawRow | undefined = await this.knex(TASK_TABLE).where({ id: request.id }).first("status", "locked_until");
+    if (!current) return "missing";
+    return { status: current.status as TaskStatus, lockedUntil: this.#dialect.decodeDate(current.locked_until) };
   }
 
   taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean> {
@@ -186,19 +189,66 @@ export class SqlStorage implements Storage {
       .update({ locked_until: this.#dialect.encodeDate(lockedUntil) });
   }
 
-  async taskMarkDispatched(ids: string[], at: Date): Promise<void> {
-    if (ids.length === 0) return;
-    await this.knex(TASK_TABLE).whereIn("id", ids).update({ dispatched_at: this.#dialect.encodeDate(at) });
+  async taskMarkDispatched(items: Array<Pick<DispatchItem, "id" | "generation">>, at: Date): Promise<void> {
+    // One UPDATE per generation (nearly always one: fresh tasks are all in generation 0).
+    const byGeneration = new Map<number, string[]>();
+    for (const { id, generation } of items) byGeneration.set(generation, [...(byGeneration.get(generation) ?? []), id]);
+    for (const [generation, ids] of byGeneration) {
+      await this.knex(TASK_TABLE)
+        .whereIn("id", ids)
+        .andWhere({ dispatch_generation: generation })
+        .update({ dispatched_at: this.#dialect.encodeDate(at) });
+    }
   }
 
-  async taskListUndispatched({ backendName, enqueuedBefore, limit }: { backendName: string; enqueuedBefore: Date; limit: number }) {
-    const rows = await this.knex(TASK_TABLE)
+  async taskListUndispatched({ backendName, enqueuedBefore, availableBefore, limit, ids }: {
+    backendName: string;
+    enqueuedBefore: Date;
+    availableBefore: Date;
+    limit: number;
+    ids?: string[];
+  }): Promise<DispatchItem[]> {
+    const d = this.#dialect;
+    const query = this.knex(TASK_TABLE)
       .where({ backend_name: backendName, status: "READY" })
       .whereNull("dispatched_at")
-      .andWhere("enqueued_at", "<", this.#dialect.encodeDate(enqueuedBefore) as Knex.Value)
-      .orderBy("enqueued_at")
-      .limit(limit);
-    return rows.map((row: RawRow) => this.decode(row));
+      .andWhere("enqueued_at", "<", d.encodeDate(enqueuedBefore) as Knex.Value)
+      .andWhere("available_at", "<", d.encodeDate(availableBefore) as Knex.Value);
+    if (ids) query.whereIn("id", ids);
+    const rows = await query.orderBy("enqueued_at").limit(limit).select(DISPATCH_COLUMNS);
+    return rows.map((row: RawRow) => this.#decodeDispatch(row));
+  }
+
+  async taskListStaleDispatches({ backendName, dispatchedBefore, availableBefore, limit }: {
+    backendName: string;
+    dispatchedBefore: Date;
+    availableBefore: Date;
+    limit: number;
+  }): Promise<DispatchItem[]> {
+    const d = this.#dialect;
+    // Served by the claim index (READY rows of a backend, by due time); dispatched_at is checked on the rows it finds.
+    const rows = await this.knex(TASK_TABLE)
+      .where({ backend_name: backendName, status: "READY" })
+      .andWhere("available_at", "<", d.encodeDate(availableBefore) as Knex.Value)
+      .andWhere("dispatched_at", "<", d.encodeDate(dispatchedBefore) as Knex.Value)
+      .orderBy("available_at")
+      .limit(limit)
+      .select(DISPATCH_COLUMNS);
+    return rows.map((row: RawRow) => this.#decodeDispatch(row));
+  }
+
+  async taskNextDispatchGeneration({ id, generation }: Pick<DispatchItem, "id" | "generation">): Promise<boolean> {
+    const updated = await this.knex(TASK_TABLE)
+      .where({ id, status: "READY", dispatch_generation: generation })
+      .update({ dispatch_generation: generation + 1, dispatched_at: null });
+    return Number(updated) === 1;
+  }
+
+  async taskFailUndelivered({ id, generation, errors, finishedAt }: { id: string; generation: number; errors: TaskError[]; finishedAt: Date }): Promise<boolean> {
+    const updated = await this.knex(TASK_TABLE)
+      .where({ id, status: "READY", dispatch_generation: generation })
+      .update({ status: "FAILED", errors: JSON.stringify(errors), finished_at: this.#dialect.encodeDate(finishedAt), return_value: null });
+    return Number(updated) === 1;
   }
 
   async taskRelease(claims: Array<{ id: string; attempt: number }>): Promise<void> {
@@ -226,7 +276,15 @@ export class SqlStorage implements Storage {
       await trx(TASK_TABLE)
         .whereIn("id", failed)
         .andWhere({ status: "FAILED" })
-        .update({ status: "READY", finished_at: null, return_value: null, dispatched_at: null, available_at: this.#dialect.encodeDate(now) });
+        .update({
+          status: "READY",
+          finished_at: null,
+          return_value: null,
+          dispatched_at: null,
+          // A new Cloud Task name: the old one may still be in Cloud Tasks' deduplication window.
+          dispatch_generation: this.knex.raw("dispatch_generation + 1"),
+          available_at: this.#dialect.encodeDate(now),
+        });
       return failed;
     });
   }
@@ -282,6 +340,15 @@ export class SqlStorage implements Storage {
     if (this.#ownsKnex) await this.knex.destroy();
   }
 
+  #decodeDispatch(row: RawRow): DispatchItem {
+    return {
+      id: String(row.id),
+      queueName: row.queue_name as string,
+      availableAt: this.#dialect.decodeDate(row.available_at) as Date,
+      generation: Number(row.dispatch_generation),
+    };
+  }
+
   /** A row a claim just marked RUNNING; the claim fixed status, finished_at and return_value, so a dialect need not send them back. */
   #decodeClaimed(row: RawRow): TaskResultData {
     const task = this.decode(row);
@@ -315,6 +382,8 @@ export class SqlStorage implements Storage {
     };
   }
 }
+
+const DISPATCH_COLUMNS = ["id", "queue_name", "available_at", "dispatch_generation"];
 
 /** A JSON column as a driver that parses JSON hands it over; and as text the others hand over. */
 const asJson = (value: unknown): JsonValue => (value ?? null) as JsonValue;

@@ -83,6 +83,23 @@ export interface LockedClaim {
   rollback(): Promise<void>;
 }
 
+/** What a backend that delivers tasks itself (Cloud Tasks) needs of a task to hand it over. */
+export interface DispatchItem {
+  id: string;
+  queueName: string;
+  /** When the task is due: the Cloud Task's schedule time. */
+  availableAt: Date;
+  /** How many times its Cloud Task was created anew (part of the Cloud Task's name). */
+  generation: number;
+}
+
+/** Why a task could not be claimed by id: its status, and its lease if it is RUNNING. */
+export interface NotClaimed {
+  status: TaskStatus;
+  /** Until when the attempt that holds the task may run without renewing (RUNNING only). */
+  lockedUntil: Date | null;
+}
+
 export interface PurgeRequest {
   statuses: TaskStatus[];
   finishedBefore: Date | null;
@@ -114,19 +131,39 @@ export interface Storage {
   /** Claims with row locks held in an open transaction (`claimMode: "lock"`; only where `capabilities.lockedClaims`). */
   taskClaimLocked(request: Omit<ClaimRequest, "lockedUntil">): Promise<LockedClaim>;
   /** The claimed task, or why it could not be claimed. */
-  taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | "not-runnable">;
+  taskClaimById(request: ClaimByIdRequest): Promise<TaskResultData | "missing" | NotClaimed>;
   /** Returns whether the outcome was written (false when the attempt had lost the task). */
   taskFinishAttempt(outcome: AttemptOutcome): Promise<boolean>;
   /** Many outcomes in one round trip where the dialect allows; one boolean per outcome, in order. */
   taskFinishAttempts(outcomes: AttemptOutcome[]): Promise<boolean[]>;
   taskRenewLeases(ids: string[], lockedUntil: Date): Promise<void>;
-  /** Records that these tasks were handed to their backend's own delivery (Cloud Tasks). */
-  taskMarkDispatched(ids: string[], at: Date): Promise<void>;
-  /** READY tasks of `backendName` never handed over, enqueued before `enqueuedBefore`, oldest first. */
-  taskListUndispatched(request: { backendName: string; enqueuedBefore: Date; limit: number }): Promise<TaskResultData[]>;
+  /**
+   * Records that these tasks were handed to (or found held by) their backend's own
+   * delivery (Cloud Tasks): `dispatched_at = at`, for rows still in that generation.
+   */
+  taskMarkDispatched(items: Array<Pick<DispatchItem, "id" | "generation">>, at: Date): Promise<void>;
+  /**
+   * READY tasks of `backendName` never handed over (or whose new generation was not yet),
+   * enqueued before `enqueuedBefore` and due before `availableBefore`, oldest first;
+   * with `ids`, only those.
+   */
+  taskListUndispatched(request: { backendName: string; enqueuedBefore: Date; availableBefore: Date; limit: number; ids?: string[] }): Promise<DispatchItem[]>;
+  /** READY tasks of `backendName` handed over before `dispatchedBefore` and due before `availableBefore`: their hand-over may have been lost. */
+  taskListStaleDispatches(request: { backendName: string; dispatchedBefore: Date; availableBefore: Date; limit: number }): Promise<DispatchItem[]>;
+  /**
+   * Starts a new generation for a READY task whose Cloud Task is gone: generation + 1,
+   * not dispatched. Only if it is still READY in `item.generation`, so of many
+   * callers one wins. Returns whether it did.
+   */
+  taskNextDispatchGeneration(item: Pick<DispatchItem, "id" | "generation">): Promise<boolean>;
+  /** Marks a READY task in `generation` FAILED with these errors (its delivery was given up on). Returns whether it did. */
+  taskFailUndelivered(request: { id: string; generation: number; errors: TaskError[]; finishedAt: Date }): Promise<boolean>;
   /** Gives back claimed tasks that never started (a stopping worker's prefetched ones): READY again, as if never claimed. */
   taskRelease(claims: Array<{ id: string; attempt: number }>): Promise<void>;
-  /** Puts FAILED tasks back to READY, due now (errors and worker ids are kept as history). Returns the ids it changed. */
+  /**
+   * Puts FAILED tasks back to READY, due now (errors and worker ids are kept as history),
+   * not dispatched, in a new dispatch generation. Returns the ids it changed.
+   */
   taskRequeueFailed(ids: string[], now: Date): Promise<string[]>;
   /** RUNNING tasks whose lease ran out before `now` (their worker died). */
   taskListExpired(now: Date, limit: number): Promise<TaskResultData[]>;

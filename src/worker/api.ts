@@ -1,8 +1,10 @@
 import { InvalidTaskError, TaskResultDoesNotExistError } from "../errors.ts";
-import { getRuntime } from "../runtime.ts";
+import { DEFAULT_DELIVERY_LEASE_MS } from "../backends/backend.ts";
+import { getRuntime, type Runtime } from "../runtime.ts";
 import { isUuid } from "../backends/database.ts";
-import type { TaskResult, TaskStatus } from "../task/result.ts";
-import { recoverExpiredTasks, runClaimedTask } from "./run.ts";
+import type { TaskResult, TaskResultData, TaskStatus } from "../task/result.ts";
+import type { LeaseKeeper } from "./leases.ts";
+import { recoverExpiredTask, recoverExpiredTasks, runClaimedTask } from "./run.ts";
 import { newWorkerId } from "./worker-id.ts";
 import { Worker } from "./worker.ts";
 
@@ -47,28 +49,65 @@ export async function getPendingTaskCount(options: QueueSelection = {}): Promise
   return runtime.storage().taskCountPending({ backendName, queueName: options.queueName, now: new Date() });
 }
 
+/** What `executeTaskById` did. */
+export type ExecuteOutcome =
+  /** The task ran (an attempt was made and recorded); `result` is how it ended. */
+  | { executed: true; result: TaskResult; tookOver: boolean }
+  /** Another delivery or worker holds the task under a live lease: nothing ran. Try again after `retryAfterSeconds`. */
+  | { executed: false; reason: "running-elsewhere"; status: "RUNNING"; lockedUntil: Date; retryAfterSeconds: number }
+  /** The task is in no runnable status (SUCCESSFUL, or FAILED without allowRetry): nothing ran, nothing will. */
+  | { executed: false; reason: "not-runnable"; status: TaskStatus };
+
+export interface ExecuteOptions {
+  /** Run a FAILED task again too (a Cloud Tasks retry). Default false: only READY. */
+  allowRetry?: boolean;
+  workerId?: string;
+}
+
 /**
- * Runs one stored task by id, on its own backend: a READY task, or a FAILED one
- * when `allowRetry`. Resolves to null when the task is in no runnable status
- * (already SUCCESSFUL, RUNNING elsewhere, or FAILED without allowRetry).
+ * What a delivery of one task (the execute endpoint, a Cloud Task) does: claims
+ * the stored task by id and runs it on its own backend, holding a short lease
+ * (the backend's `deliveryLeaseMs`, default 30 s) renewed while it runs.
+ *
+ * - READY (or FAILED with `allowRetry`): runs it.
+ * - RUNNING under a lease that ran out (the process running it died): records
+ *   the lost attempt as `WorkerLost`, takes the task over and runs it.
+ * - RUNNING under a live lease: runs nothing and says until when the lease
+ *   holds, so the caller can ask to be called again instead of acknowledging
+ *   work that has not been done.
+ * - Anything else: runs nothing (`not-runnable`).
+ *
  * Throws TaskResultDoesNotExistError for an unknown id.
  */
-export async function runTaskById(id: string, options: { allowRetry?: boolean; workerId?: string } = {}): Promise<TaskResult | null> {
+export async function executeTaskById(id: string, options: ExecuteOptions = {}): Promise<ExecuteOutcome> {
   if (typeof id !== "string" || !isUuid(id)) throw new TaskResultDoesNotExistError(String(id));
   const runtime = await getRuntime();
   const storage = runtime.storage();
-  const leases = runtime.leases();
-  const now = new Date();
   const statuses: TaskStatus[] = options.allowRetry ? ["READY", "FAILED"] : ["READY"];
-  const claimed = await storage.taskClaimById({
-    id,
-    statuses,
-    workerId: options.workerId ?? newWorkerId(),
-    now,
-    lockedUntil: leases.lockedUntil(now),
-  });
-  if (claimed === "missing") throw new TaskResultDoesNotExistError(id);
-  if (claimed === "not-runnable") return null;
+  const workerId = options.workerId ?? newWorkerId();
+  const claimLeases = runtime.leases(DEFAULT_DELIVERY_LEASE_MS);
+  let tookOver = false;
+  for (;;) {
+    const now = new Date();
+    const claimed = await storage.taskClaimById({ id, statuses, workerId, now, lockedUntil: claimLeases.lockedUntil(now) });
+    if (claimed === "missing") throw new TaskResultDoesNotExistError(id);
+    if ("taskName" in claimed) return { executed: true, result: await runDelivered(runtime, claimed, claimLeases), tookOver };
+    const { status, lockedUntil } = claimed;
+    if (status !== "RUNNING" || !lockedUntil) return { executed: false, reason: "not-runnable", status };
+    if (lockedUntil.getTime() > now.getTime() || tookOver) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((lockedUntil.getTime() - now.getTime()) / 1000));
+      return { executed: false, reason: "running-elsewhere", status: "RUNNING", lockedUntil, retryAfterSeconds };
+    }
+    // The lease ran out: whoever ran it stopped renewing (its process died). Record that, then claim again.
+    const task = await storage.taskGet(id);
+    if (task?.status === "RUNNING") await recoverExpiredTask(storage, runtime.logger, task, now);
+    tookOver = true;
+  }
+}
+
+/** Runs a task a delivery claimed, on its backend, renewing its lease at that backend's delivery rate. */
+async function runDelivered(runtime: Runtime, claimed: TaskResultData, claimLeases: LeaseKeeper): Promise<TaskResult> {
+  const storage = runtime.storage();
   let backend;
   try {
     backend = runtime.databaseBackend(claimed.backend);
@@ -77,7 +116,25 @@ export async function runTaskById(id: string, options: { allowRetry?: boolean; w
     await storage.taskRelease([{ id: claimed.id, attempt: claimed.attempts }]);
     throw error;
   }
-  return runClaimedTask(runtime.runContext(backend), claimed);
+  let leases = claimLeases;
+  if (backend.deliveryLeaseMs !== undefined && backend.deliveryLeaseMs !== claimLeases.leaseMs) {
+    // Its backend holds deliveries for longer or shorter than the claim did: set that lease now, then renew at its pace.
+    leases = runtime.leases(backend.deliveryLeaseMs);
+    await storage.taskRenewLeases([claimed.id], leases.lockedUntil());
+  }
+  return runClaimedTask(runtime.runContext(backend, leases), claimed);
+}
+
+/**
+ * Runs one stored task by id, on its own backend: a READY task, or a FAILED one
+ * when `allowRetry`; a task whose process died (lease run out) is taken over.
+ * Resolves to null when nothing ran (already SUCCESSFUL, RUNNING under a live
+ * lease, or FAILED without allowRetry); `executeTaskById` says which.
+ * Throws TaskResultDoesNotExistError for an unknown id.
+ */
+export async function runTaskById(id: string, options: ExecuteOptions = {}): Promise<TaskResult | null> {
+  const outcome = await executeTaskById(id, options);
+  return outcome.executed ? outcome.result : null;
 }
 
 export interface PurgeOptions {

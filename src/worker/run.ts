@@ -100,39 +100,50 @@ export async function runClaimedTask(context: RunContext, claimed: TaskResultDat
  * Puts back RUNNING tasks whose lease ran out (their process died), noting the
  * lost attempt in their errors. Returns how many were recovered.
  */
-export async function recoverExpiredTasks(storage: Storage, logger: Logger, now = new Date()): Promise<number> {
+export async function recoverExpiredTasks(storage: Storage, logger: Logger, now = new Date(), limit = 100): Promise<number> {
   let recovered = 0;
-  for (const task of await storage.taskListExpired(now, 100)) {
-    const lost: TaskError = {
-      errorClass: "WorkerLost",
-      message:
-        `Attempt ${task.attempts} by worker ${task.workerIds.at(-1) ?? "?"} stopped renewing its lease ` +
-        `(the process died or hung); the task was put back in the queue.`,
-      stack: "",
-    };
-    const lostCount = task.errors.filter((e) => e.errorClass === "WorkerLost").length + 1;
-    const giveUp = lostCount >= MAX_LOST_ATTEMPTS;
-    const written = await storage.taskFinishAttempt({
-      id: task.id,
-      attempt: task.attempts,
-      status: giveUp ? "FAILED" : "READY",
-      returnValue: null,
-      errors: [...task.errors, lost],
-      finishedAt: giveUp ? now : null,
-      // Unchanged available_at: the task keeps its place in the queue instead of going to the back.
-      availableAt: null,
-      leaseExpiredBefore: now,
-    });
-    if (written) {
-      recovered++;
-      logger.warn(giveUp ? "Task lost its worker too often; marked FAILED" : "Recovered task whose worker stopped renewing its lease", {
-        taskId: task.id,
-        taskName: task.taskName,
-        attempt: task.attempts,
-      });
-    }
+  for (const task of await storage.taskListExpired(now, limit)) {
+    if (await recoverExpiredTask(storage, logger, task, now)) recovered++;
   }
   return recovered;
+}
+
+/**
+ * Puts back one RUNNING task whose lease ran out before `now`: READY again in
+ * its place in the queue, the lost attempt recorded as a `WorkerLost` error
+ * naming the worker; FAILED once it has lost MAX_LOST_ATTEMPTS. Returns false
+ * when the task was no longer that attempt's (finished, renewed, or another
+ * process recovered it first).
+ */
+export async function recoverExpiredTask(storage: Storage, logger: Logger, task: TaskResultData, now = new Date()): Promise<boolean> {
+  const lost: TaskError = {
+    errorClass: "WorkerLost",
+    message:
+      `Attempt ${task.attempts} by worker ${task.workerIds.at(-1) ?? "?"} stopped renewing its lease ` +
+      `(the process died or hung); the task was put back in the queue.`,
+    stack: "",
+  };
+  const lostCount = task.errors.filter((e) => e.errorClass === "WorkerLost").length + 1;
+  const giveUp = lostCount >= MAX_LOST_ATTEMPTS;
+  const written = await storage.taskFinishAttempt({
+    id: task.id,
+    attempt: task.attempts,
+    status: giveUp ? "FAILED" : "READY",
+    returnValue: null,
+    errors: [...task.errors, lost],
+    finishedAt: giveUp ? now : null,
+    // Unchanged available_at: the task keeps its place in the queue instead of going to the back.
+    availableAt: null,
+    leaseExpiredBefore: now,
+  });
+  if (written) {
+    logger.warn(giveUp ? "Task lost its worker too often; marked FAILED" : "Recovered task whose worker stopped renewing its lease", {
+      taskId: task.id,
+      taskName: task.taskName,
+      attempt: task.attempts,
+    });
+  }
+  return written;
 }
 
 /**

@@ -16,7 +16,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { createServer } from "node:net";
 import { afterEach, beforeAll, afterAll, describe, expect, it } from "vitest";
 import { close, configure, getBackend, getRuntime } from "../../src/index.ts";
-import { CloudTasksDatabaseBackend, CloudTasksDispatchError, dispatchPendingTasks } from "../../src/cloudtasks/index.ts";
+import { cloudTaskId, CloudTasksDatabaseBackend, CloudTasksDispatchError, dispatchPendingTasks } from "../../src/cloudtasks/index.ts";
 import { startEmulator, type RunningEmulator } from "../../src/cloudtasks/emulator/index.ts";
 import { startServer, type RunningServer } from "../../src/http/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
@@ -130,15 +130,21 @@ describe.skipIf(!available)("Cloud Tasks emulator stopped during a burst of enqu
 
       // Stand-in for Cloud Tasks' durability: what the stopped emulator had accepted but not delivered.
       const client = backend.client();
-      const heldByOld = await storage.knex(TASK_TABLE).where({ status: "READY" }).whereNotNull("dispatched_at").select("id", "queue_name", "attempts");
+      const heldByOld = await storage
+        .knex(TASK_TABLE)
+        .where({ status: "READY" })
+        .whereNotNull("dispatched_at")
+        .select("id", "queue_name", "available_at", "dispatch_generation");
       const carried = [];
       for (const row of heldByOld) {
-        const name = client.taskPath(PROJECT, LOCATION, row.queue_name, `${row.id}-${row.attempts}`);
+        const name = client.taskPath(PROJECT, LOCATION, row.queue_name, cloudTaskId(row.id, row.dispatch_generation));
         const known = await client.getTask({ name }).then(
           () => true,
           () => emulator!.outcome(name) !== undefined,
         );
-        if (!known) carried.push({ id: row.id as string, queueName: row.queue_name as string, runAfter: null, attempts: Number(row.attempts) });
+        if (!known) {
+          carried.push({ id: row.id as string, queueName: row.queue_name as string, availableAt: row.available_at as Date, generation: Number(row.dispatch_generation) });
+        }
       }
       await backend.dispatch(carried);
 

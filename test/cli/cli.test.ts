@@ -18,7 +18,7 @@ beforeAll(async () => {
   project = makeProject(`sqlite://${dbFile}`);
   configure({ database: `sqlite://${dbFile}`, logger: { debug() {}, info() {}, warn() {}, error() {} } });
   const migrated = await cli("migrate");
-  expect(migrated.stdout).toBe("Applied migrations: 0001_create_task_table, 0002_notify_on_insert, 0003_dispatch_marker, 0004_leaner_indexes\n");
+  expect(migrated.stdout).toBe("Applied migrations: 0001_create_task_table, 0002_notify_on_insert, 0003_dispatch_marker, 0004_leaner_indexes, 0005_dispatch_generation\n");
   expect(migrated.code).toBe(0);
 });
 

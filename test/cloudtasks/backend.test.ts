@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { close, configure, getBackend, getRuntime, type TaskResult } from "../../src/index.ts";
-import { CloudTasksDatabaseBackend, CloudTasksDispatchError, dispatchPendingTasks } from "../../src/cloudtasks/index.ts";
+import { cloudTaskId, CloudTasksDatabaseBackend, CloudTasksDispatchError, dispatchPendingTasks } from "../../src/cloudtasks/index.ts";
 import { startEmulator, type RunningEmulator } from "../../src/cloudtasks/emulator/index.ts";
 import { startServer, type RunningServer } from "../../src/http/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
@@ -38,8 +38,8 @@ describe.skipIf(!available)("Cloud Tasks backend against the emulator", () => {
     }
   };
   const settled = (result: TaskResult) => async () => (await result.refresh()).isFinished;
-  const cloudTaskName = (result: TaskResult, attempts = 0) =>
-    `projects/${PROJECT}/locations/${LOCATION}/queues/${result.queueName}/tasks/${result.id}-${attempts}`;
+  const cloudTaskName = (result: TaskResult, generation = 0) =>
+    `projects/${PROJECT}/locations/${LOCATION}/queues/${result.queueName}/tasks/${cloudTaskId(result.id, generation)}`;
 
   beforeAll(async () => {
     db = await createTestDatabase("postgres");

@@ -246,8 +246,14 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
       it("runs a task once when the same delivery arrives several times at once", async () => {
         const result = await count.enqueue("concurrent");
         const replies = await Promise.all(Array.from({ length: 5 }, () => execute(result.id, "?fail_on_error=true&allow_retry=true")));
-        expect(replies.map((reply) => reply.status)).toEqual([200, 200, 200, 200, 200]);
-        expect(replies.filter((reply) => (reply.json as { executed: boolean }).executed)).toHaveLength(1);
+        // One runs it; a delivery that finds it running answers 409 (Cloud Tasks keeps its task and asks again),
+        // one that finds it finished answers 200: nothing is acknowledged that has not been done.
+        const ran = replies.filter((reply) => (reply.json as { executed: boolean }).executed);
+        expect(ran.map((reply) => reply.status)).toEqual([200]);
+        for (const reply of replies.filter((r) => !ran.includes(r))) {
+          if (reply.status === 409) expect(reply.json).toMatchObject({ executed: false, status: "RUNNING" });
+          else expect(reply).toMatchObject({ status: 200, json: { executed: false, reason: "Task is not in READY status", status: "SUCCESSFUL" } });
+        }
         expect(runs).toEqual(["concurrent"]);
         expect((await taskRow(result.id))?.attempts).toBe(1);
       });
@@ -258,11 +264,16 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
           storage.taskClaimById({ id, statuses: ["READY"], workerId: "gone-worker", now: new Date(), lockedUntil });
         const live = await count.enqueue("live");
         await claim(live.id, new Date(Date.now() + 60_000));
-        expect((await execute(live.id, "?fail_on_error=true&allow_retry=true")).json).toEqual({
-          executed: false,
-          reason: "Task is not in READY status",
-          status: "RUNNING",
-        });
+        // A Cloud Tasks delivery (fail_on_error) is told to come back: a 2xx would make Cloud Tasks drop its task.
+        const busy = await call("POST", `/tasks/execute/${live.id}/?fail_on_error=true&allow_retry=true`);
+        expect(busy.status).toBe(409);
+        expect(busy.json).toMatchObject({ executed: false, status: "RUNNING", retry_after_seconds: expect.any(Number) });
+        const retryAfter = Number(busy.headers.get("retry-after"));
+        expect(retryAfter).toBeGreaterThan(55);
+        expect(retryAfter).toBeLessThanOrEqual(60);
+        expect((busy.json as { retry_after_seconds: number }).retry_after_seconds).toBe(retryAfter);
+        // Without fail_on_error, django-database-task's answer: 200, not executed.
+        expect((await execute(live.id, "")).json).toEqual({ executed: false, reason: "Task is not in READY status", status: "RUNNING" });
         const orphan = await count.enqueue("orphan");
         await claim(orphan.id, new Date(Date.now() - 1_000));
         expect((await execute(orphan.id, "?fail_on_error=true&allow_retry=true")).json).toEqual({
@@ -455,6 +466,52 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
         expect(head.status).toBe(405);
         expect(head.headers.get("allow")).toBe("GET, POST");
         await expectRefused("PUT", "/tasks/purge/", 405, "Method not allowed");
+      });
+    });
+
+    describe("POST /maintain/", () => {
+      it("puts back tasks whose lease ran out, records the lost attempt, and leaves live leases alone", async () => {
+        const storage = (await getRuntime()).storage();
+        const claim = (id: string, lockedUntil: Date) =>
+          storage.taskClaimById({ id, statuses: ["READY"], workerId: "dead-worker", now: new Date(), lockedUntil });
+        const orphan = await count.enqueue("orphan");
+        const live = await count.enqueue("live");
+        await claim(orphan.id, new Date(Date.now() - 1_000));
+        await claim(live.id, new Date(Date.now() + 60_000));
+        const reply = await call("POST", "/tasks/maintain/");
+        expect(reply.status).toBe(200);
+        // No backend here delivers its tasks itself: only lease recovery has work to do.
+        expect(reply.json).toMatchObject({ recovered: 1, backends: {}, complete: true, elapsed_ms: expect.any(Number) });
+        const recovered = await taskRow(orphan.id);
+        expect(recovered).toMatchObject({ status: "READY", attempts: 1 });
+        expect(recovered?.errors.map((e) => e.errorClass)).toEqual(["WorkerLost"]);
+        expect((await taskRow(live.id))?.status).toBe("RUNNING");
+        // Idempotent: a second pass finds nothing to do.
+        expect((await call("POST", "/tasks/maintain/", { body: { limit: 10, time_budget_seconds: 5 } })).json).toMatchObject({ recovered: 0 });
+        expect(runs).toEqual([]);
+      });
+
+      it.each([
+        [{ limit: 0 }, "limit must be a positive integer"],
+        [{ limit: 10_001 }, "limit cannot exceed 10000"],
+        [{ limit: "5" }, "limit must be an integer"],
+        [{ time_budget_seconds: 0 }, "time_budget_seconds must be a positive integer"],
+        [{ time_budget_seconds: 301 }, "time_budget_seconds cannot exceed 300"],
+        [{ dry_run: true }, 'Unknown parameter "dry_run"; known parameters: backend_name, limit, time_budget_seconds'],
+        [{ backend_name: "nope" }, /^Backend "nope" is not configured/],
+        [{ backend_name: "other" }, 'Backend "other" has no delivery of its own to maintain (only "cloudtasks" backends do); leave backend_name out.'],
+      ])("POST %j answers 400 and changes nothing", async (body, error) => {
+        await count.enqueue("untouched");
+        await expectRefused("POST", "/tasks/maintain/", 400, error, { body });
+      });
+
+      it("refuses GET outside App Engine cron, and other methods", async () => {
+        await expectRefused("GET", "/tasks/maintain/", 405, "Method not allowed: use POST (GET is accepted only from App Engine cron)");
+        // The header alone proves nothing off App Engine, where anyone can send it.
+        await expectRefused("GET", "/tasks/maintain/", 405, "Method not allowed: use POST (GET is accepted only from App Engine cron)", {
+          headers: { "x-appengine-cron": "true" },
+        });
+        await expectRefused("PUT", "/tasks/maintain/", 405, "Method not allowed");
       });
     });
   });

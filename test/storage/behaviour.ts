@@ -32,7 +32,7 @@ export function describeBehaviour(dialect: TestDialect, available: boolean): voi
         backends: { default: { backend: "database" }, other: { backend: "database" }, strict: { backend: "database", queues: ["default"] } },
         logger: { debug() {}, info() {}, warn() {}, error() {} },
       });
-      expect(await (await getRuntime()).storage().migrate()).toEqual(["0001_create_task_table", "0002_notify_on_insert", "0003_dispatch_marker", "0004_leaner_indexes"]);
+      expect(await (await getRuntime()).storage().migrate()).toEqual(["0001_create_task_table", "0002_notify_on_insert", "0003_dispatch_marker", "0004_leaner_indexes", "0005_dispatch_generation"]);
     });
 
     afterEach(async () => {

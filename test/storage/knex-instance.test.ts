@@ -15,7 +15,7 @@ afterAll(async () => {
 
 it("works on the application's own knex instance, migrated from the application's migration flow", async () => {
   const [, applied] = await knex.migrate.latest({ migrationSource: migrationSourceFor(knex), tableName: MIGRATIONS_TABLE });
-  expect(applied).toEqual(["0001_create_task_table", "0002_notify_on_insert", "0003_dispatch_marker", "0004_leaner_indexes"]);
+  expect(applied).toEqual(["0001_create_task_table", "0002_notify_on_insert", "0003_dispatch_marker", "0004_leaner_indexes", "0005_dispatch_generation"]);
   configure({ database: knex });
   const enqueued = await add.enqueue(20, 22);
   expect((await processOneTask())?.returnValue).toBe(42);

@@ -3,9 +3,10 @@ import { migration0001 } from "./0001_create_task_table.ts";
 import { migration0002 } from "./0002_notify_on_insert.ts";
 import { migration0003 } from "./0003_dispatch_marker.ts";
 import { migration0004 } from "./0004_leaner_indexes.ts";
+import { migration0005 } from "./0005_dispatch_generation.ts";
 
 /** Every migration, in order. A new one is added here once; each dialect takes its own statements from it. */
-const MIGRATIONS = [migration0001, migration0002, migration0003, migration0004];
+const MIGRATIONS = [migration0001, migration0002, migration0003, migration0004, migration0005];
 
 export type MigrationStatements = Record<string, { up: string[]; down: string[] }>;
 
