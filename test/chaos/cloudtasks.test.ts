@@ -21,7 +21,7 @@ import { startEmulator, type RunningEmulator } from "../../src/cloudtasks/emulat
 import { startServer, type RunningServer } from "../../src/http/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
 import { createTestDatabase, databaseAvailable, type TestDatabase } from "../helpers/databases.ts";
-import { counted, executions } from "./fixtures.ts";
+import { counted, executions } from "./fixtures/counted.ts";
 import { cloudTasksTestConfig, TEST_LOCATION, TEST_PROJECT } from "../helpers/cloudtasks.ts";
 import { quiet, report, sleep, waitFor } from "./helpers.ts";
 
