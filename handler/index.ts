@@ -3,7 +3,10 @@
  * Reads database-task.config.* from the working directory (or
  * DATABASE_TASK_CONFIG), listens on PORT, drains in-flight requests on SIGTERM.
  * Everything lives in src/ so `database-task serve` runs the very same code.
+ * source-layout.js (imported first) sends the task modules' `import ... from
+ * "database-task"` to src/ as well: one library, one task registry.
  */
+import "../bin/source-layout.js";
 import { serveFromEnvironment } from "../src/http/environment.ts";
 
 try {

@@ -1,4 +1,5 @@
 import { InvalidTaskError } from "../errors.ts";
+import { otherCopiesHint, recordCopy } from "./copies.ts";
 import type { AnyTask } from "./task.ts";
 
 /** Every task defined in this process, by name: how a worker finds the function for a stored row. */
@@ -20,4 +21,12 @@ export function getRegisteredTask(name: string): AnyTask | undefined {
 
 export function registeredTaskNames(): string[] {
   return [...tasksByName.keys()].sort();
+}
+
+// Process-wide note of this copy of the library, so a second copy (its own registry) is named.
+recordCopy(registeredTaskNames);
+
+/** Added to "No task named X": the other copies of the library loaded in this process, if any. */
+export function missingTaskHint(name: string): string {
+  return otherCopiesHint(name);
 }
