@@ -1,5 +1,5 @@
 import { toStoredJson, type JsonValue } from "../task/json.ts";
-import { getRegisteredTask, registeredTaskNames } from "../task/registry.ts";
+import { getRegisteredTask, missingTaskHint, registeredTaskNames } from "../task/registry.ts";
 import type { TaskError, TaskResult, TaskResultData } from "../task/result.ts";
 import type { AnyTask, TaskContext } from "../task/task.ts";
 
@@ -18,7 +18,7 @@ export class TaskNotRegisteredError extends Error {
     const known = registeredTaskNames();
     super(
       `No task named "${taskName}" is defined in this process. Define it with task(fn, { name: "${taskName}" }) in a module ` +
-        `listed in "tasks" in database-task.config.ts, so workers import it. Defined here: ${known.length ? known.join(", ") : "(none)"}.`,
+        `listed in "tasks" in database-task.config.ts, so workers import it. Defined here: ${known.length ? known.join(", ") : "(none)"}.${missingTaskHint(taskName)}`,
     );
     this.name = "TaskNotRegisteredError";
   }
