@@ -175,6 +175,20 @@ describe("database-task CLI", () => {
     expect(done.attempts).toBe(2);
   });
 
+  it("maintain puts back a task whose process died, says so, and is a no-op the second time", async () => {
+    const orphan = await add.enqueue(1, 2);
+    const storage = (await getRuntime()).storage();
+    await storage.taskClaimById({ id: orphan.id, statuses: ["READY"], workerId: "dead-host-1", now: new Date(), lockedUntil: new Date(Date.now() - 1000) });
+    const first = await cli("maintain");
+    expect(first).toMatchObject({ code: 0, stdout: "Recovered 1 task whose lease had run out\n", stderr: "" });
+    expect((await orphan.refresh()).status).toBe("READY");
+    expect(orphan.errors.map((e) => e.errorClass)).toEqual(["WorkerLost"]);
+    expect(await cli("maintain", "--limit", "10", "--time-budget", "5")).toMatchObject({ code: 0, stdout: "Recovered 0 tasks whose lease had run out\n" });
+    const refused = await cli("maintain", "--backend", "default");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('error: Backend "default" has no delivery of its own to maintain (only "cloudtasks" backends do); leave the backend out to recover expired leases alone.\n');
+  });
+
   it("purge prints what it does, honours --dry-run, --status and --batch-size", async () => {
     await add.enqueueMany([[1, 1], [2, 2], [3, 3]]);
     await failing.enqueue("x");

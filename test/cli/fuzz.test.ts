@@ -343,6 +343,14 @@ const cases: Case[] = [
     examples: [["dispatch"], ["dispatch", "--backend", "default"]],
     check: unchanged,
   },
+  {
+    // No Cloud Tasks backend, and the RUNNING task's lease is live: the pass has nothing to change, whatever it is told.
+    command: "maintain",
+    runs: 6,
+    options: [["--backend", value("default", "nope")], ["--limit", value("1", "500", "0", "10001")], ["--time-budget", seconds]],
+    examples: [["maintain"], ["maintain", "--backend", "default"], ["maintain", "--limit", "0"]],
+    check: unchanged,
+  },
 ];
 
 describe.concurrent("CLI fuzz: no stack trace, exit 0/1/2, no unwanted changes", () => {
