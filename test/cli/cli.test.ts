@@ -180,7 +180,8 @@ describe("database-task CLI", () => {
     const storage = (await getRuntime()).storage();
     await storage.taskClaimById({ id: orphan.id, statuses: ["READY"], workerId: "dead-host-1", now: new Date(), lockedUntil: new Date(Date.now() - 1000) });
     const first = await cli("maintain");
-    expect(first).toMatchObject({ code: 0, stdout: "Recovered 1 task whose lease had run out\n", stderr: "" });
+    expect(first).toMatchObject({ code: 0, stdout: "Recovered 1 task whose lease had run out\n" });
+    expect(first.stderr).toContain(`WARN Recovered task whose worker stopped renewing its lease taskId=${orphan.id}`);
     expect((await orphan.refresh()).status).toBe("READY");
     expect(orphan.errors.map((e) => e.errorClass)).toEqual(["WorkerLost"]);
     expect(await cli("maintain", "--limit", "10", "--time-budget", "5")).toMatchObject({ code: 0, stdout: "Recovered 0 tasks whose lease had run out\n" });
