@@ -30,6 +30,13 @@ describe.skipIf(!available)("Cloud Tasks maintenance pass", () => {
   const backend = async () => (await getBackend()) as CloudTasksDatabaseBackend;
   const knex = async () => (await getRuntime()).storage().knex;
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(50);
+    }
+  };
   /** The Cloud Tasks the emulator holds in a queue, by their short id. */
   const cloudTasksIn = async (queue: string) => {
     const client = (await backend()).client();
@@ -130,6 +137,30 @@ describe.skipIf(!available)("Cloud Tasks maintenance pass", () => {
       expect(row.dispatched_at).toBeInstanceOf(Date);
       expect(row.dispatch_generation).toBe(lost.includes(row.id) ? 1 : 0);
     }
+  });
+
+  it("a delivery runs a slice of the pass beside its task, at most every 30 s per process", async () => {
+    const storage = (await getRuntime()).storage();
+    const strand = async () => {
+      // Stored two minutes ago by a process that died before creating its Cloud Task.
+      const storedAt = new Date(Date.now() - 120_000);
+      const id = newTaskId(storedAt.getTime());
+      await storage.taskInsertMany([
+        { id, taskName: cloudEcho.name, queueName: PAUSED, backendName: "default", priority: 0, args: ["stranded"], runAfter: null, enqueuedAt: storedAt, maxAttempts: 1 },
+      ]);
+      return id;
+    };
+    const first = await strand();
+    const delivered = await cloudEcho.enqueue("delivery 1");
+    await waitFor("the delivery", async () => (await delivered.refresh()).status === "SUCCESSFUL");
+    expect(await cloudTasksIn(PAUSED)).toEqual([cloudTaskId(first, 0)]);
+    // Within 30 s, another delivery does not run the pass again.
+    const second = await strand();
+    const again = await cloudEcho.enqueue("delivery 2");
+    await waitFor("the second delivery", async () => (await again.refresh()).status === "SUCCESSFUL");
+    expect(await cloudTasksIn(PAUSED)).toEqual([cloudTaskId(first, 0)]);
+    expect((await (await knex())(TASK_TABLE).where({ id: second }).first("dispatched_at")).dispatched_at).toBeNull();
+    expect(cloudCalls).toEqual(["echo:delivery 1", "echo:delivery 2"]);
   });
 
   it('with lostCloudTask: "fail", marks such a task FAILED with a CloudTaskLost error instead', async () => {
