@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { close, configure, migrate, task, type TaskResult } from "../src/index.ts";
-import { startEmulator, type CloudTasksDatabaseBackend } from "../src/cloudtasks/index.ts";
+import { cloudTaskId, startEmulator, type CloudTasksDatabaseBackend } from "../src/cloudtasks/index.ts";
 import { startServer } from "../src/http/index.ts";
 import { getBackend } from "../src/index.ts";
 
@@ -62,7 +62,7 @@ for (const result of results) console.log(`enqueued ${result.taskName} ${result.
 
 // A FAILED task is not final here: Cloud Tasks delivers it again. Wait for the emulator to be done with each.
 for (const result of results) {
-  await emulator.waitForTask(client.taskPath("demo-project", "us-central1", "default", `${result.id}-0`), { timeoutMs: 20_000 });
+  await emulator.waitForTask(client.taskPath("demo-project", "us-central1", "default", cloudTaskId(result.id, 0)), { timeoutMs: 20_000 });
   await result.refresh();
 }
 
