@@ -4,7 +4,7 @@ import { DummyBackend, ImmediateBackend } from "./backends/memory.ts";
 import type { BackendConfig, DatabaseTaskConfig } from "./config/config.ts";
 import { validateConfig } from "./config/config.ts";
 import { importTaskModules, loadConfigFile } from "./config/load.ts";
-import { ConfigError, UnknownBackendError } from "./errors.ts";
+import { ConfigError, UnknownBackendError, describeError } from "./errors.ts";
 import { createConsoleLogger, type Logger } from "./log.ts";
 import { createStorage, DEFAULT_SQLITE_FILE, type DatabaseConfig } from "./storage/connect.ts";
 import type { SqlStorage } from "./storage/sql-storage.ts";
@@ -135,7 +135,7 @@ export function configure(config: DatabaseTaskConfig, options: { baseDir?: strin
   const previous = current;
   current = new Runtime(validateConfig(config, "configure()"), options.baseDir ?? process.cwd());
   loading = null;
-  if (previous) previous.close().catch((error: unknown) => current?.logger.warn("Closing the previous configuration failed", { error: String(error) }));
+  if (previous) previous.close().catch((error: unknown) => current?.logger.warn("Closing the previous configuration failed", { error: describeError(error) }));
   return current;
 }
 

@@ -5,7 +5,7 @@
  * gets its failed tasks back to dispatch instead.
  */
 import type { Backend, TaskRedispatcher } from "../backends/backend.ts";
-import { errorMessage } from "../errors.ts";
+import { describeError, errorMessage } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import { runTaskById } from "../worker/api.ts";
 import type { Flash } from "./flash.ts";
@@ -47,7 +47,7 @@ async function runOne(runtime: Runtime, id: string, options: { allowRetry: boole
     if (result === null) return "skipped";
     return result.status === "SUCCESSFUL" ? "succeeded" : "failed";
   } catch (error) {
-    runtime.logger.error("Admin action could not run a task", { taskId: id, error: errorMessage(error) });
+    runtime.logger.error("Admin action could not run a task", { taskId: id, error: describeError(error) });
     return "failed";
   }
 }
@@ -125,7 +125,7 @@ export async function retryFailedTasks(runtime: Runtime, ids: string[]): Promise
         redispatched.set(label, (redispatched.get(label) ?? 0) + requeued.length);
         counts.skipped += tasks.length - requeued.length;
       } catch (error) {
-        runtime.logger.error("Admin retry could not re-dispatch tasks", { backend: backendName, error: errorMessage(error) });
+        runtime.logger.error("Admin retry could not re-dispatch tasks", { backend: backendName, error: describeError(error) });
         dispatchErrors.push(`${plural(tasks.length, "task")} could not be re-dispatched to ${label}: ${errorMessage(error)}`);
       }
       continue;

@@ -32,7 +32,7 @@ export function csrfRefusal(req: Request, res: Response, key: Buffer, trustedOri
   const origin = req.headers.origin;
   const trustedOrigin = typeof origin === "string" && trustedOrigins.includes(origin);
   if (typeof site === "string" && site !== "same-origin" && !trustedOrigin) return `cross-site request (Sec-Fetch-Site: ${site})`;
-  if (typeof origin === "string" && !trustedOrigin && !sameHost(origin, req)) return "request from another origin";
+  if (typeof origin === "string" && !trustedOrigin && !sameOrigin(origin, req)) return "request from another origin";
   const nonce = readCookie(req, CSRF_COOKIE);
   const token = (req.body as Record<string, unknown> | undefined)?._csrf;
   if (!nonce || typeof token !== "string") return "missing CSRF token";
@@ -40,12 +40,17 @@ export function csrfRefusal(req: Request, res: Response, key: Buffer, trustedOri
   return null;
 }
 
-function sameHost(origin: string, req: Request): boolean {
-  let host: string;
+/**
+ * Scheme and host both: a page served over plain HTTP on the same host name must
+ * not post to the HTTPS admin. Behind Google's front ends `req.protocol` is
+ * https through `trust proxy` (see createApp).
+ */
+function sameOrigin(origin: string, req: Request): boolean {
+  let parsed: URL;
   try {
-    host = new URL(origin).host;
+    parsed = new URL(origin);
   } catch {
     return false; // includes "null", sent by sandboxed frames and privacy-stripped requests
   }
-  return host === req.headers.host || host === req.host;
+  return parsed.protocol === `${req.protocol}:` && (parsed.host === req.headers.host || parsed.host === req.host);
 }

@@ -1,4 +1,5 @@
 import type { Request } from "express";
+import { isProduction } from "../http/deployment.ts";
 import { ConfigError } from "../errors.ts";
 
 export interface AdminOptions {
@@ -91,7 +92,7 @@ export function resolveOptions(options: AdminOptions | undefined): ResolvedOptio
           "(or insecureDevelopmentMode: true on a local development machine).",
       );
     }
-    if (process.env.NODE_ENV === "production") {
+    if (isProduction()) {
       throw new ConfigError("adminRouter: insecureDevelopmentMode is refused when NODE_ENV is \"production\"; configure authorization.");
     }
   }

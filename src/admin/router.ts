@@ -1,5 +1,5 @@
 import express, { Router, type NextFunction, type Request, type Response } from "express";
-import { errorMessage } from "../errors.ts";
+import { describeError } from "../errors.ts";
 import { getRuntime } from "../runtime.ts";
 import { ACTIONS, performAction, type ActionName } from "./actions.ts";
 import { serveAsset } from "./assets.ts";
@@ -127,9 +127,9 @@ async function handleError(options: ResolvedOptions, error: unknown, req: Reques
     return;
   }
   try {
-    (await getRuntime()).logger.error("Admin page failed", { path: req.originalUrl, error: errorMessage(error) });
+    (await getRuntime()).logger.error("Admin page failed", { path: req.originalUrl, error: describeError(error) });
   } catch {
-    console.error("[database-task admin]", error);
+    console.error("[database-task admin] Admin page failed:", describeError(error));
   }
   if (res.headersSent) return;
   const ctx: PageContext = { base: req.baseUrl, title: options.title, timeZone: options.timeZone, devMode: false, flash: null, csrfToken: "" };

@@ -32,7 +32,12 @@ export interface Backend extends ResultSource {
 /** The lease of a task run by a delivery to the execute endpoint, unless its backend sets one. */
 export const DEFAULT_DELIVERY_LEASE_MS = 30_000;
 
-/** What a backend's request check decided (the Cloud Tasks backend verifies OIDC tokens this way). */
+/**
+ * What a backend's request check decided (the Cloud Tasks backend verifies OIDC
+ * tokens this way). A refusal's `error` is the reason for the server's log; the
+ * endpoints answer only 401 `{"error": "Missing or invalid Authorization header"}`
+ * or 403 `{"error": "Forbidden"}`, so it may name the configuration to fix, never the token.
+ */
 export type RequestAuthOutcome =
   | { ok: true; claims?: Record<string, unknown> }
   | { ok: false; status: 401 | 403; error: string };

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { DatabaseTaskError } from "../errors.ts";
+import { DatabaseTaskError, debugEnabled, describeError, errorMessage } from "../errors.ts";
 import { registerDispatchCommand } from "./dispatch.ts";
 import { registerEmulatorCommand } from "./emulator.ts";
 import { registerMaintainCommand } from "./maintain.ts";
@@ -59,10 +59,10 @@ export async function main(argv = process.argv): Promise<void> {
       process.exitCode = EXIT_USAGE;
       return;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`error: ${message}\n`);
-    if (process.env.DATABASE_TASK_DEBUG && error instanceof Error && !(error instanceof DatabaseTaskError)) {
-      process.stderr.write(`${error.stack}\n`);
+    process.stderr.write(`error: ${errorMessage(error)}\n`);
+    if (debugEnabled() && error instanceof Error && !(error instanceof DatabaseTaskError)) {
+      // The frames only: the stack's first line repeats the message, which for a driver error starts with knex's SQL.
+      process.stderr.write(`${describeError(error, { stack: true })}\n`);
     }
     process.exitCode = EXIT_FAILURE;
   }

@@ -9,7 +9,7 @@ import { UsageError } from "./usage-error.ts";
 
 interface ServeCommandOptions {
   port?: number;
-  host: string;
+  host?: string;
   gracePeriod?: number;
   allowUnauthenticated?: boolean;
   adminDev?: boolean;
@@ -20,7 +20,7 @@ export function registerServeCommand(program: Command): void {
     .command("serve")
     .description("Serve the HTTP endpoints (/tasks/run/, /tasks/execute/<id>/, ...) and /healthz; tasks run inside the requests")
     .option("--port <n>", `port to listen on (default: $${ENV.port}, else 8080; 0 = any free port)`, wholeNumber(0, 65_535))
-    .option("--host <host>", "interface to listen on", "0.0.0.0")
+    .option("--host <host>", "interface to listen on (default: $HOST, else 0.0.0.0 in production or on Cloud Run/App Engine, else 127.0.0.1)")
     .option("--grace-period <seconds>", "how long in-flight requests may finish after SIGTERM (default: 10)", positiveSeconds)
     .option("--allow-unauthenticated", `accept requests without a token (also ${ENV.allowUnauthenticated}=true)`)
     .option("--admin-dev", "mount the admin UI at /admin/ without credentials, for loopback clients only (refused in production)")

@@ -1,6 +1,7 @@
 import type { RequestHandler } from "express";
 import { OAuth2Client } from "google-auth-library";
 import type { RequestAuthOutcome } from "../backends/backend.ts";
+import { createConsoleLogger, type Logger } from "../log.ts";
 import { decodeJwtHeader } from "./jwt.ts";
 import { CertificateCache } from "./oidc-certs.ts";
 
@@ -21,6 +22,8 @@ export interface CloudTasksOidcOptions {
   certsUrl?: string;
   /** Issuers accepted in addition to Google's (e.g. an emulator started with its own issuer). */
   issuers?: readonly string[];
+  /** Where verifyCloudTasksOidc logs why it refused a request (the caller is told only 401 or 403). Default: stderr. */
+  logger?: Logger;
 }
 
 export const MISSING_HEADER_ERROR = "Missing or invalid Authorization header";
@@ -44,7 +47,10 @@ function verifierFor(certsUrl: string): Verifier {
   return verifier;
 }
 
-function checkOptions(options: CloudTasksOidcOptions | undefined, caller: string): Required<Omit<CloudTasksOidcOptions, "audience">> & { audience: string | string[] } {
+function checkOptions(
+  options: CloudTasksOidcOptions | undefined,
+  caller: string,
+): Required<Omit<CloudTasksOidcOptions, "audience" | "logger">> & { audience: string | string[] } {
   const audience = options?.audience;
   const audienceOk =
     (typeof audience === "string" && audience.trim() !== "") ||
@@ -118,17 +124,24 @@ export async function verifyCloudTasksToken(authorizationHeader: string | undefi
 
 /**
  * Wraps an Express handler so it runs only for requests carrying a valid Cloud
- * Tasks OIDC token; others get 401/403 `{ "error": ... }`. The verified claims
- * are in `res.locals.cloudTasksClaims`. Throws at once when the options are incomplete.
+ * Tasks OIDC token; others get 401 `{"error": "Missing or invalid Authorization header"}`
+ * or 403 `{"error": "Forbidden"}`, the reason going to `logger` at warn. Not
+ * throttled: Cloud Tasks delivers from Google's shared addresses, so counting
+ * failures per address would let anyone's bad tokens hold back our deliveries,
+ * and a forged token cannot be guessed into a valid signature anyway.
+ * The verified claims are in `res.locals.cloudTasksClaims`.
+ * Throws at once when the options are incomplete.
  */
 export function verifyCloudTasksOidc(handler: RequestHandler, options: CloudTasksOidcOptions): RequestHandler {
   if (typeof handler !== "function") throw new TypeError("verifyCloudTasksOidc: the first argument must be an Express request handler.");
   const checked = checkOptions(options, "verifyCloudTasksOidc");
+  let logger = options.logger ?? null;
   return async (request, response, next) => {
     const outcome = await verify(request.headers.authorization, checked);
     if (!outcome.ok) {
+      (logger ??= createConsoleLogger()).warn("Cloud Tasks OIDC check refused a request", { status: outcome.status, client: request.ip ?? request.socket.remoteAddress, reason: outcome.error });
       if (outcome.status === 401) response.set("WWW-Authenticate", 'Bearer error="invalid_token"');
-      response.status(outcome.status).json({ error: outcome.error });
+      response.status(outcome.status).json({ error: outcome.status === 401 ? MISSING_HEADER_ERROR : "Forbidden" });
       return;
     }
     response.locals.cloudTasksClaims = outcome.claims;

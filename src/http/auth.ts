@@ -2,8 +2,10 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Request } from "express";
 import type { RequestAuthenticator, RequestAuthOutcome } from "../backends/backend.ts";
 import { isAppEngine } from "../detect/env.ts";
+import { markCredentialed } from "./request-checks.ts";
 import type { Runtime } from "../runtime.ts";
 import { HttpError } from "./respond.ts";
+import { CredentialRefusal, throttledGate } from "./throttle.ts";
 
 /** The endpoints, as named to an `authorize` hook. */
 export type EndpointName = "run" | "run-one" | "status" | "execute" | "purge" | "maintain";
@@ -30,8 +32,10 @@ const BACKEND_GUARDED: ReadonlySet<EndpointName> = new Set(["execute", "purge", 
  * App Engine cron calls carry `X-Appengine-Cron: true`, a header App Engine
  * strips from every request that comes from outside Google, so on App Engine
  * (and only there) it proves the caller. It opens the maintenance pass and
- * nothing else.
+ * purge (cron's GET), nothing else.
  */
+const CRON_TRUSTED: ReadonlySet<EndpointName> = new Set(["maintain", "purge"]);
+
 export function isAppEngineCron(req: Request): boolean {
   return req.headers["x-appengine-cron"] === "true" && isAppEngine();
 }
@@ -43,8 +47,11 @@ export function bearerCheck(expected: string): (req: Request) => void {
   const expectedDigest = digest(expected);
   return (req) => {
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? "");
-    if (!match) throw new HttpError(401, "Missing or invalid Authorization header", { "WWW-Authenticate": 'Bearer realm="database-task"' });
-    if (!timingSafeEqual(digest(match[1]), expectedDigest)) throw new HttpError(403, "Forbidden");
+    if (!match) {
+      const detail = req.headers.authorization === undefined ? "no Authorization header" : "Authorization header is not a bearer token";
+      throw new CredentialRefusal(401, "Missing or invalid Authorization header", { "WWW-Authenticate": 'Bearer realm="database-task"' }, detail);
+    }
+    if (!timingSafeEqual(digest(match[1]), expectedDigest)) throw new CredentialRefusal(403, "Forbidden", {}, "wrong bearer token");
   };
 }
 
@@ -67,52 +74,63 @@ export async function consultBackends(req: Request, runtime: Runtime): Promise<R
     const outcome = await backend.authenticateRequest(req);
     if (outcome === null) continue; // this backend verifies nothing; the router's own options decide
     if (outcome?.ok === true) return outcome;
-    refusal ??= sanitizeRefusal(outcome);
+    refusal ??= sanitizeRefusal(outcome, name);
   }
   return refusal;
 }
 
-function sanitizeRefusal(outcome: unknown): RequestAuthOutcome {
+function sanitizeRefusal(outcome: unknown, backendName: string): RequestAuthOutcome {
   const { status, error } = (outcome ?? {}) as { status?: unknown; error?: unknown };
   return {
     ok: false,
     status: status === 401 ? 401 : 403,
-    error: typeof error === "string" && error ? error : "Forbidden",
+    error: `backend "${backendName}": ${typeof error === "string" && error ? error : "refused"}`,
   };
 }
 
+/**
+ * The caller is told only 401 or 403; the backend's reason (configuration hints included) goes to the log.
+ * Not a CredentialRefusal, so not throttled: Cloud Tasks and Cloud Scheduler call from Google's shared
+ * addresses, and counting OIDC failures per address would let anyone's bad tokens hold back our deliveries.
+ */
 function refuse(outcome: Extract<RequestAuthOutcome, { ok: false }>): never {
-  throw new HttpError(outcome.status, outcome.error, outcome.status === 401 ? { "WWW-Authenticate": 'Bearer realm="database-task"' } : {});
+  if (outcome.status === 401) {
+    throw new HttpError(401, "Missing or invalid Authorization header", { "WWW-Authenticate": 'Bearer realm="database-task"' }, outcome.error);
+  }
+  throw new HttpError(403, "Forbidden", {}, outcome.error);
 }
 
 /** The gate of the views exported on their own: only the backends' checks (you wrap the views with yours). */
-export const backendOnlyGate: Gate = async (req, endpoint, runtime) => {
+export const backendOnlyGate: Gate = throttledGate(async (req, endpoint, runtime) => {
   if (!BACKEND_GUARDED.has(endpoint)) return;
-  if (endpoint === "maintain" && isAppEngineCron(req)) return;
+  if (CRON_TRUSTED.has(endpoint) && isAppEngineCron(req)) return markCredentialed(req);
   const verdict = await consultBackends(req, runtime);
   if (verdict && !verdict.ok) refuse(verdict);
-};
+  if (verdict?.ok) markCredentialed(req);
+});
 
 /**
  * The router's gate. On execute and purge a backend's check, when there is
  * one, is what decides: Cloud Tasks sends an OIDC token, never your bearer
  * token. Everywhere else (and there when no backend checks) your options decide.
+ * Failed credentials are throttled per client (throttle.ts); refusals carry their reason for the log only.
  */
 export function routerGate(options: AuthOptions): Gate {
   const bearer = options.bearerToken !== undefined ? bearerCheck(options.bearerToken) : null;
   const authorize = options.authorize ?? null;
-  return async (req, endpoint, runtime) => {
-    if (endpoint === "maintain" && isAppEngineCron(req)) return;
+  return throttledGate(async (req, endpoint, runtime) => {
+    if (CRON_TRUSTED.has(endpoint) && isAppEngineCron(req)) return markCredentialed(req);
     if (BACKEND_GUARDED.has(endpoint)) {
       const verdict = await consultBackends(req, runtime);
       if (verdict) {
         if (!verdict.ok) refuse(verdict);
-        return;
+        return markCredentialed(req);
       }
     }
     bearer?.(req);
-    if (authorize && !(await authorize(req, { endpoint }))) throw new HttpError(403, "Forbidden");
-  };
+    if (bearer) markCredentialed(req);
+    if (authorize && !(await authorize(req, { endpoint }))) throw new HttpError(403, "Forbidden", {}, "the authorize hook refused the request");
+  });
 }
 
 /** Names what to configure; thrown in production when the endpoints would be open to anyone. */

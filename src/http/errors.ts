@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler } from "express";
+import { describeError } from "../errors.ts";
 import { createConsoleLogger, type Logger } from "../log.ts";
 import { INTERNAL_ERROR, sendJson } from "./respond.ts";
 
@@ -22,7 +23,7 @@ export function jsonErrorHandler(getLogger: () => Logger | undefined): ErrorRequ
     (getLogger() ?? (fallback ??= createConsoleLogger())).error("HTTP request failed", {
       method: req.method,
       path: req.path,
-      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      error: describeError(error),
     });
     sendJson(res, 500, { error: INTERNAL_ERROR });
   };

@@ -1,4 +1,5 @@
 import type { Request, Response } from "express";
+import { describeError } from "../errors.ts";
 import { createConsoleLogger, type Logger } from "../log.ts";
 import { getRuntime } from "../runtime.ts";
 import { sendJson } from "./respond.ts";
@@ -25,7 +26,7 @@ export function healthView(options: { timeoutMs?: number; logger?: Logger } = {}
       sendJson(res, 200, { status: "ok" });
     } catch (error) {
       (logger ?? createConsoleLogger()).warn("Health check failed: database unreachable", {
-        error: error instanceof Error ? error.message : String(error),
+        error: describeError(error, { stack: false }),
       });
       sendJson(res, 503, { status: "unavailable", error: "Database unreachable" });
     } finally {

@@ -7,11 +7,14 @@ import type { Response } from "express";
 export class HttpError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+  /** Why, for the server's log (a refusal's reason, the configuration to look at); never sent to the caller. */
+  detail?: string;
+  constructor(status: number, message: string, headers: Record<string, string> = {}, detail?: string) {
     super(message);
     this.name = "HttpError";
     this.status = status;
     this.headers = headers;
+    this.detail = detail;
   }
 }
 

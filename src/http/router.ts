@@ -1,5 +1,6 @@
 import { Router } from "express";
 import { ConfigError } from "../errors.ts";
+import { isProduction } from "./deployment.ts";
 import { createConsoleLogger, type Logger } from "../log.ts";
 import { backendOnlyGate, isUnprotected, routerGate, UNPROTECTED_MESSAGE, validateAuthOptions, type AuthOptions } from "./auth.ts";
 import { DEFAULT_BODY_LIMIT } from "./body.ts";
@@ -57,7 +58,7 @@ export function taskRouter(options: TaskRouterOptions = {}): Router {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new TypeError(`bodyLimit must be a positive whole number of bytes; got ${bodyLimit}.`);
   if (isUnprotected(options)) {
-    if (process.env.NODE_ENV === "production") throw new ConfigError(UNPROTECTED_MESSAGE);
+    if (isProduction()) throw new ConfigError(UNPROTECTED_MESSAGE);
     (options.logger ?? createConsoleLogger()).warn(
       "Task endpoints accept requests from anyone (fine for local development). Set bearerToken or authorize, " +
         "or allowUnauthenticated: true to silence this; with NODE_ENV=production this configuration is refused.",

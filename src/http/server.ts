@@ -1,9 +1,11 @@
+import { describeError } from "../errors.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
 import type { Logger } from "../log.ts";
 import { close as closeRuntime, getRuntime } from "../runtime.ts";
 import { startMaintenanceTimer } from "../maintenance.ts";
+import { defaultListenHost } from "./deployment.ts";
 import { createApp, type AppOptions } from "./app.ts";
 import { DEFAULT_PORT } from "./settings.ts";
 
@@ -13,7 +15,7 @@ export const DEFAULT_GRACE_PERIOD_MS = 10_000;
 export interface ServerOptions extends AppOptions {
   /** Default 8080. Pass 0 for any free port. */
   port?: number;
-  /** Default "0.0.0.0" (every interface, as containers need). */
+  /** Default: HOST, else "0.0.0.0" in production (containers, Cloud Run, App Engine), else "127.0.0.1". */
   host?: string;
   /** How long in-flight requests may run on after SIGTERM/SIGINT. Default 10 s. */
   gracePeriodMs?: number;
@@ -65,7 +67,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port ?? DEFAULT_PORT, options.host ?? "0.0.0.0", () => {
+    server.listen(options.port ?? DEFAULT_PORT, options.host ?? defaultListenHost(), () => {
       server.off("error", reject);
       resolve();
     });
@@ -115,7 +117,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         .then(
           () => process.exit(0),
           (error: unknown) => {
-            logger.error("Shutdown failed", { error: error instanceof Error ? error.message : String(error) });
+            logger.error("Shutdown failed", { error: describeError(error) });
             process.exit(1);
           },
         );

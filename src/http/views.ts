@@ -21,7 +21,8 @@ import {
 } from "../worker/api.ts";
 import { isAppEngineCron } from "./auth.ts";
 import { readJsonObject } from "./body.ts";
-import { bodyParams, booleanParam, integerParam, nameParam, onlyParams, queryParams, statusListParam } from "./params.ts";
+import type { Request } from "express";
+import { bodyParams, booleanParam, integerParam, nameParam, onlyParams, queryParams, statusListParam, type Params } from "./params.ts";
 import { HttpError, sendJson } from "./respond.ts";
 import type { ViewSpec } from "./view.ts";
 
@@ -62,7 +63,7 @@ export const runTasksSpec: ViewSpec = {
   endpoint: "run",
   methods: ["POST"],
   async handle({ req, res, runtime, bodyLimit }) {
-    const params = bodyParams(await readJsonObject(req, bodyLimit));
+    const params = await postParams(req, bodyLimit, ["max_tasks", "queue_name", "backend_name"]);
     const maxTasks = integerParam(params, "max_tasks", {
       default: 10,
       min: 1,
@@ -83,7 +84,7 @@ export const runOneTaskSpec: ViewSpec = {
   endpoint: "run-one",
   methods: ["POST"],
   async handle({ req, res, runtime, bodyLimit }) {
-    const params = bodyParams(await readJsonObject(req, bodyLimit));
+    const params = await postParams(req, bodyLimit, ["queue_name", "backend_name"]);
     const queueName = nameParam(params, "queue_name") ?? null;
     const backendName = nameParam(params, "backend_name") ?? "default";
     requireDatabaseBackend(runtime, backendName);
@@ -97,6 +98,7 @@ export const taskStatusSpec: ViewSpec = {
   methods: ["GET", "HEAD"],
   async handle({ req, res, runtime }) {
     const params = queryParams(req);
+    onlyParams(params, ["queue_name", "backend_name"]);
     const queueName = nameParam(params, "queue_name") ?? null;
     const backendName = nameParam(params, "backend_name") ?? "default";
     requireDatabaseBackend(runtime, backendName);
@@ -116,6 +118,8 @@ export const executeTaskSpec: ViewSpec = {
     // Ids are stored lower-case; text columns (SQLite, MySQL) compare them case-sensitively.
     const id = rawId.toLowerCase();
     const params = queryParams(req);
+    // backend_name is accepted and ignored, as documented: django-database-task's callers send it.
+    onlyParams(params, ["fail_on_error", "allow_retry", "backend_name"]);
     const failOnError = booleanParam(params, "fail_on_error", false);
     const allowRetry = booleanParam(params, "allow_retry", false);
     // A small maintenance pass beside the task, now and then: where CPU is given only during
@@ -171,7 +175,7 @@ export const maintainTasksSpec: ViewSpec = {
     if (req.method === "GET" && !isAppEngineCron(req)) {
       throw new HttpError(405, "Method not allowed: use POST (GET is accepted only from App Engine cron)", { Allow: "POST" });
     }
-    const params = req.method === "GET" ? queryParams(req) : bodyParams(await readJsonObject(req, bodyLimit));
+    const params = req.method === "GET" ? queryParams(req) : await postParams(req, bodyLimit, MAINTAIN_PARAMS);
     onlyParams(params, MAINTAIN_PARAMS);
     const limit = integerParam(params, "limit", {
       default: DEFAULT_MAINTENANCE_LIMIT,
@@ -203,12 +207,34 @@ export const maintainTasksSpec: ViewSpec = {
   },
 };
 
+const PURGE_PARAMS = ["days", "status", "batch_size", "dry_run", "backend_name"] as const;
+
+/**
+ * A POST's parameters: its JSON body, holding only `known` names. Parameters in
+ * the query string are refused, not ignored: `?dry_run=true` on a POST must not
+ * delete as if it were absent.
+ */
+async function postParams(req: Request, bodyLimit: number, known: readonly string[]): Promise<Params> {
+  const inQuery = queryParams(req).names();
+  if (inQuery.length > 0) {
+    throw new HttpError(400, `Parameters of a POST go in its JSON body, not the query string; got "${inQuery[0].slice(0, 100)}" in the query string`);
+  }
+  const params = bodyParams(await readJsonObject(req, bodyLimit));
+  onlyParams(params, known);
+  return params;
+}
+
 export const purgeTasksSpec: ViewSpec = {
   endpoint: "purge",
   // Not HEAD: a HEAD request (a link checker's) must not delete anything.
+  // GET only for App Engine cron, which can send nothing else; checked below.
   methods: ["GET", "POST"],
   async handle({ req, res, runtime, bodyLimit }) {
-    const params = req.method === "GET" ? queryParams(req) : bodyParams(await readJsonObject(req, bodyLimit));
+    if (req.method === "GET" && !isAppEngineCron(req)) {
+      throw new HttpError(405, "Method not allowed: use POST (GET is accepted only from App Engine cron)", { Allow: "POST" });
+    }
+    const params = req.method === "GET" ? queryParams(req) : await postParams(req, bodyLimit, PURGE_PARAMS);
+    onlyParams(params, PURGE_PARAMS);
     const days = integerParam(params, "days", {
       default: 0,
       min: 0,

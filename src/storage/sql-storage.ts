@@ -1,3 +1,4 @@
+import { describeError } from "../errors.ts";
 import type { Knex } from "knex";
 import type { JsonValue } from "../task/json.ts";
 import type { TaskError, TaskResultData, TaskStatus } from "../task/result.ts";
@@ -61,7 +62,7 @@ export class SqlStorage implements Storage {
       if (stopped) return;
       try {
         const unlisten = await listen(this.knex, onNotify, (error) => {
-          logger.warn("Lost the LISTEN connection; polling until it is back", { error: String(error) });
+          logger.warn("Lost the LISTEN connection; polling until it is back", { error: describeError(error) });
           const lost = stop;
           stop = null;
           void lost?.();

@@ -1,3 +1,4 @@
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { AttemptOutcome, Storage } from "../storage/storage.ts";
 
@@ -51,7 +52,7 @@ export class CompletionWriter {
         if (attempt >= WRITE_TRIES) {
           this.#logger.error("Could not record task outcomes; those tasks will run again when their lease expires", {
             tasks: outcomes.map((o) => o.id).join(","),
-            error: String(error),
+            error: describeError(error),
           });
           return outcomes.map(() => false);
         }

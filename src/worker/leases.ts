@@ -1,3 +1,4 @@
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Storage } from "../storage/storage.ts";
 
@@ -44,7 +45,7 @@ export class LeaseKeeper {
     try {
       await this.#storage.taskRenewLeases([...this.#running], this.lockedUntil());
     } catch (error) {
-      this.#logger.warn("Could not renew task leases; will retry", { error: String(error), tasks: this.#running.size });
+      this.#logger.warn("Could not renew task leases; will retry", { error: describeError(error), tasks: this.#running.size });
     }
   }
 }

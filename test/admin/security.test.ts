@@ -2,32 +2,44 @@
  * Nothing is shown or changed without authorization, a cross-site post
  * changes nothing, and every value from the database reaches the page as text.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import http from "node:http";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { adminRouter } from "../../src/admin/index.ts";
 import { requireAuthorization } from "../../src/admin/auth.ts";
 import { resolveOptions } from "../../src/admin/options.ts";
 import { close, ConfigError, configure, getRuntime } from "../../src/index.ts";
+import { FAILURE_WINDOW_MS, MAX_FAILURES, throttleClock } from "../../src/http/throttle.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
+import { recordingLogger } from "../http/helpers.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases.ts";
 import { failure, seedTasks } from "./fixtures/seed.ts";
 import "./fixtures/tasks.ts";
-import { basic, Client, csrfTokenIn, flashIn, silentLogger, startAdmin, type AdminServer } from "./helpers.ts";
+import { basic, Client, csrfTokenIn, flashIn, startAdmin, type AdminServer } from "./helpers.ts";
 
 let db: TestDatabase;
+/** The runtime's logger: where the admin says why it refused a request. */
+const logged = recordingLogger();
+const refusalReasons = () => logged.lines.filter((line) => line.message === "Admin refused a request").map((line) => line.meta?.reason);
+
+/** The throttles' clock, `shift` ms ahead of the real one (only ever moved forward). */
+let shift = 0;
 const storage = async () => (await getRuntime()).storage();
 const statusOf = async (id: string) => ((await (await storage()).knex(TASK_TABLE).where({ id }).first("status")) as { status: string }).status;
 
 beforeAll(async () => {
   db = await createTestDatabase("sqlite");
-  configure({ database: db.url, logger: silentLogger });
+  configure({ database: db.url, logger: logged });
+  vi.spyOn(throttleClock, "now").mockImplementation(() => Date.now() + shift);
   await (await storage()).migrate();
 });
 
 afterEach(async () => {
   await (await storage()).knex(TASK_TABLE).delete();
+  logged.lines.length = 0;
 });
 
 afterAll(async () => {
+  vi.restoreAllMocks();
   await close();
   await db?.drop();
 });
@@ -68,7 +80,7 @@ describe("HTTP Basic", () => {
   });
   afterAll(() => server.close());
 
-  it("answers 401 with a Basic challenge to every path, assets included, and shows no data", async () => {
+  it("answers 401 with a Basic challenge to every path, assets included, and shows no data; the reason goes to the log", async () => {
     const [id] = await seedTasks(await storage(), [{ taskName: "secret.task.name" }]);
     for (const path of ["/", `/tasks/${id}`, "/assets/admin.css", "/no-such-page"]) {
       for (const authorization of [undefined, basic("ops", "wrong"), basic("OPS", "s3cret pass"), basic("ops", "s3cret pass "), "Basic !!!", "Bearer s3cret pass"]) {
@@ -76,10 +88,24 @@ describe("HTTP Basic", () => {
         expect(response.status, `${path} with ${authorization}`).toBe(401);
         expect(response.headers.get("www-authenticate")).toBe('Basic realm="database-task admin", charset="UTF-8"');
         const body = await response.text();
-        expect(body).not.toContain("secret.task.name");
-        expect(body).not.toContain(id);
+        expect(body).toBe("Authorization required.");
       }
+      shift += FAILURE_WINDOW_MS; // 5 failures per path: each path's round starts a new throttle window
     }
+    expect(refusalReasons()).toEqual(
+      Array(4)
+        .fill([
+          "no Authorization header",
+          "wrong Basic username or password",
+          "wrong Basic username or password",
+          "wrong Basic username or password",
+          "malformed Basic credentials",
+          "an Authorization scheme the admin is not configured for (it takes Basic)",
+        ])
+        .flat(),
+    );
+    expect(logged.lines[0]).toMatchObject({ level: "warn", meta: { status: 401, path: "/admin/", client: "127.0.0.1" } });
+    expect(JSON.stringify(logged.lines)).not.toMatch(/s3cret|OPS|b3Bz/); // neither the credentials nor their base64
   });
 
   it("serves the pages with the right credentials", async () => {
@@ -138,6 +164,7 @@ describe("authorize hook", () => {
     expect((await intruder.get(`${server.url}/tasks/${id}`)).status).toBe(403);
     expect((await intruder.post(server.url + "/actions", [["_csrf", token], ["action", "retry"], ["ids", id]])).status).toBe(403);
     expect(await statusOf(id)).toBe("FAILED");
+    expect(refusalReasons()).toEqual(Array(3).fill("the authorize hook refused the request"));
   });
 
   it("treats a hook that throws as a failure, not as permission", async () => {
@@ -307,9 +334,10 @@ describe("escaping", () => {
 describe("insecureDevelopmentMode", () => {
   it("serves loopback clients and refuses others, whatever X-Forwarded-For says", async () => {
     const middleware = requireAuthorization(resolveOptions({ insecureDevelopmentMode: true }));
-    const outcome = async (remoteAddress: string) => {
+    const outcome = async (remoteAddress: string, host = "127.0.0.1:8080") => {
       let status = 0;
       let passed = false;
+      let sent = "";
       const res = {
         locals: {} as Record<string, unknown>,
         append() {},
@@ -320,16 +348,24 @@ describe("insecureDevelopmentMode", () => {
         type() {
           return this;
         },
-        send() {},
+        send(text: string) {
+          sent = text;
+        },
       };
-      await middleware({ headers: { "x-forwarded-for": "127.0.0.1" }, socket: { remoteAddress } } as never, res as never, () => {
+      await middleware({ headers: { "x-forwarded-for": "127.0.0.1", host }, socket: { remoteAddress } } as never, res as never, () => {
         passed = true;
       });
-      return passed ? "served" : status;
+      return passed ? "served" : `${status} ${sent}`;
     };
     expect(await outcome("127.0.0.1")).toBe("served");
     expect(await outcome("::1")).toBe("served");
-    expect(await outcome("10.1.2.3")).toBe(403);
+    // The caller learns nothing of the configuration; the log says why.
+    expect(await outcome("10.1.2.3")).toBe("403 Forbidden.");
+    expect(refusalReasons()).toEqual(["insecureDevelopmentMode serves loopback clients only; this one is 10.1.2.3"]);
+    // DNS rebinding: a loopback socket, but the page's own name in Host.
+    expect(await outcome("127.0.0.1", "localhost:3000")).toBe("served");
+    expect(await outcome("127.0.0.1", "rebind.attacker.example")).toBe("403 Forbidden.");
+    expect(refusalReasons().at(-1)).toBe('insecureDevelopmentMode answers loopback host names only (set DATABASE_TASK_ALLOWED_HOSTS to add some); Host was "rebind.attacker.example"');
   });
 
   it("says on every page that it is unprotected", async () => {
@@ -341,6 +377,52 @@ describe("insecureDevelopmentMode", () => {
       await server.close();
     }
   });
+});
+
+/** A GET on its own connection from `from` (127.0.0.2 is loopback too on Linux): another client, as the throttle sees it. */
+function getFrom(url: string, from: string, authorization?: string): Promise<{ status: number; retryAfter: string | undefined; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { headers: authorization ? { authorization } : {}, localAddress: from, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"], text }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("failed credentials", () => {
+  it.each([
+    ["Basic", { basicAuth: { username: "ops", password: "s3cret pass" } }, basic("ops", "s3cret pass"), (i: number) => basic("ops", `guess-${i}`)],
+    ["bearer", { bearerToken: "0123456789abcdef-token" }, "Bearer 0123456789abcdef-token", (i: number) => `Bearer guess-${i}`],
+  ] as const)(
+    "%s: after 10 failures a client gets 429 with Retry-After, even with the right credentials, until the window passes; others are served",
+    async (_scheme, options, right, wrong) => {
+      const server = await startAdmin(options);
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 30; i++) statuses.push((await getFrom(server.url + "/", "127.0.0.1", wrong(i))).status);
+        expect(statuses).toEqual([...Array(MAX_FAILURES).fill(401), ...Array(30 - MAX_FAILURES).fill(429)]);
+        const throttled = await getFrom(server.url + "/", "127.0.0.1", right);
+        expect(throttled.status).toBe(429);
+        expect(throttled.text).toBe("Too many failed attempts; try again later");
+        expect(Number(throttled.retryAfter)).toBeGreaterThanOrEqual(1);
+        expect(Number(throttled.retryAfter)).toBeLessThanOrEqual(FAILURE_WINDOW_MS / 1000);
+        // Another client is not held back by these failures.
+        expect((await getFrom(server.url + "/", "127.0.0.2", right)).status).toBe(200);
+        const reasons = refusalReasons();
+        expect(reasons).toHaveLength(MAX_FAILURES);
+        expect(reasons.at(-1)).toMatch(/; 10 failed attempts from 127\.0\.0\.1 within 60 s: its requests are answered 429 for the next \d+ s$/);
+        expect(JSON.stringify(logged.lines)).not.toMatch(/guess-|s3cret|0123456789abcdef/);
+        shift += FAILURE_WINDOW_MS;
+        expect((await getFrom(server.url + "/", "127.0.0.1", right)).status).toBe(200);
+      } finally {
+        await server.close();
+      }
+    },
+  );
 });
 
 describe("outcome message", () => {

@@ -6,9 +6,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import express from "express";
 import { OAuth2Client } from "google-auth-library";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startEmulator, type RunningEmulator } from "../../src/cloudtasks/emulator/index.ts";
 import { MISSING_HEADER_ERROR, verifyCloudTasksOidc, verifyCloudTasksToken } from "../../src/cloudtasks/oidc.ts";
+import { MAX_FAILURES } from "../../src/http/throttle.ts";
+import { recordingLogger } from "../http/helpers.ts";
 import { clientFor, foreignKey, signToken, startTarget, uniqueQueueId } from "./helpers.ts";
 
 const SERVICE_ACCOUNT = "tasks-invoker@demo-project.iam.gserviceaccount.com";
@@ -174,35 +176,46 @@ describe("certificate caching", () => {
   });
 });
 
-describe("verifyCloudTasksOidc middleware", () => {
-  let executed: string[];
-  let app: http.Server;
-  let appUrl: string;
-
-  beforeAll(async () => {
-    executed = [];
-    const router = express();
-    router.post(
-      "/tasks/execute/:id/",
-      verifyCloudTasksOidc((request, response) => {
-        executed.push(String(request.params.id));
-        response.json({ executed: true, email: response.locals.cloudTasksClaims.email });
-      }, { audience: AUDIENCE, serviceAccountEmail: SERVICE_ACCOUNT, certsUrl: emulator.certsUrl }),
-    );
-    app = router.listen(0, "127.0.0.1");
-    await new Promise<void>((resolve) => app.once("listening", () => resolve()));
-    appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
-  });
-
-  afterAll(async () => {
-    await new Promise<void>((resolve) => {
+/** An app with its own verifyCloudTasksOidc middleware (so its own throttle) in front of a handler recording what ran. */
+async function startOidcApp(logger = recordingLogger()) {
+  const executed: string[] = [];
+  const router = express();
+  router.post(
+    "/tasks/execute/:id/",
+    verifyCloudTasksOidc((request, response) => {
+      executed.push(String(request.params.id));
+      response.json({ executed: true, email: response.locals.cloudTasksClaims.email });
+    }, { audience: AUDIENCE, serviceAccountEmail: SERVICE_ACCOUNT, certsUrl: emulator.certsUrl, logger }),
+  );
+  const app = router.listen(0, "127.0.0.1");
+  await new Promise<void>((resolve) => app.once("listening", () => resolve()));
+  const url = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const post = (id: string, authorization?: string) =>
+    fetch(`${url}/tasks/execute/${id}/`, { method: "POST", headers: authorization ? { Authorization: authorization } : {} });
+  const close = () =>
+    new Promise<void>((resolve) => {
       app.close(() => resolve());
       app.closeAllConnections();
     });
+  return { url, executed, logger, post, close };
+}
+
+describe("verifyCloudTasksOidc middleware", () => {
+  let executed: string[];
+  let appUrl: string;
+  let logger: ReturnType<typeof recordingLogger>;
+  let post: (id: string, authorization?: string) => Promise<Response>;
+  let closeApp: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ executed, url: appUrl, logger, post, close: closeApp } = await startOidcApp());
   });
 
-  const post = (id: string, authorization?: string) =>
-    fetch(`${appUrl}/tasks/execute/${id}/`, { method: "POST", headers: authorization ? { Authorization: authorization } : {} });
+  afterAll(() => closeApp());
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
 
   it("throws at wrap time when the audience or service account is missing", () => {
     const handler = () => {};
@@ -210,7 +223,7 @@ describe("verifyCloudTasksOidc middleware", () => {
     expect(() => verifyCloudTasksOidc(handler, { audience: AUDIENCE } as never)).toThrow(/serviceAccountEmail/);
   });
 
-  it("runs the handler for a valid token and answers 401/403 JSON without running it otherwise", async () => {
+  it("runs the handler for a valid token and answers a generic 401/403 JSON without running it otherwise, logging the reason", async () => {
     const ok = await post("a1", bearer(emulatorToken()));
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ executed: true, email: SERVICE_ACCOUNT });
@@ -218,13 +231,32 @@ describe("verifyCloudTasksOidc middleware", () => {
     const missing = await post("a2");
     expect(missing.status).toBe(401);
     expect(await missing.json()).toEqual({ error: MISSING_HEADER_ERROR });
-    const forged = await post("a3", bearer(signToken(foreignKey().privateKey, emulator.kid, { aud: AUDIENCE })));
+    const forgedToken = signToken(foreignKey().privateKey, emulator.kid, { aud: AUDIENCE });
+    const forged = await post("a3", bearer(forgedToken));
     expect(forged.status).toBe(401);
-    expect((await forged.json()).error).toMatch(/^Invalid token: /);
+    expect(await forged.json()).toEqual({ error: MISSING_HEADER_ERROR });
     const wrongAccount = await post("a4", bearer(emulatorToken({}, AUDIENCE, "intruder@demo-project.iam.gserviceaccount.com")));
     expect(wrongAccount.status).toBe(403);
-    expect(await wrongAccount.json()).toEqual({ error: "Token email does not match the expected service account" });
+    expect(await wrongAccount.json()).toEqual({ error: "Forbidden" });
     expect(executed).toEqual(["a1"]);
+    expect(logger.lines.map((line) => [line.level, line.meta?.status, line.meta?.reason])).toEqual([
+      ["warn", 401, MISSING_HEADER_ERROR],
+      ["warn", 401, "Invalid token: Invalid token signature"],
+      ["warn", 403, "Token email does not match the expected service account"],
+    ]);
+    expect(JSON.stringify(logger.lines)).not.toContain(forgedToken);
+  });
+
+  it("does not throttle refused tokens: a valid one from the same address still gets through (Cloud Tasks shares addresses)", async () => {
+    const own = await startOidcApp();
+    try {
+      for (let i = 0; i < MAX_FAILURES + 2; i++) expect((await own.post(`f${i}`, bearer(emulatorToken({}, "https://other.example.com")))).status).toBe(401);
+      expect((await own.post("valid", bearer(emulatorToken()))).status).toBe(200);
+      expect(own.executed).toEqual(["valid"]);
+      expect(own.logger.lines).toHaveLength(MAX_FAILURES + 2);
+    } finally {
+      await own.close();
+    }
   });
 
   it("accepts what the emulator sends for a task with an OIDC token, end to end", async () => {

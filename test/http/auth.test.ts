@@ -6,6 +6,7 @@ import { close, ConfigError, DatabaseBackend, runTaskById, type BackendContext }
 import type { RequestAuthenticator, RequestAuthOutcome } from "../../src/backends/backend.ts";
 import { createApp, executeTaskView, purgeTasksView, runTasksView, taskRouter, type EndpointName } from "../../src/http/index.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases.ts";
+import "../../src/cloudtasks/register.ts";
 import { count, runs } from "./fixtures/tasks.ts";
 import { clearTasks, listen, recordingLogger, request, silentLogger, snapshot, startApp, taskRow, useDatabase, type TestServer } from "./helpers.ts";
 
@@ -69,8 +70,9 @@ describe("bearerToken", () => {
     ["purge", "POST", () => "/tasks/purge/"],
   ];
 
-  it.each(endpoints)("guards %s: missing 401, wrong 403, right 200", async (_name, method, path) => {
-    server = await startApp({ bearerToken: "s3cret-token", allowUnauthenticated: false });
+  it.each(endpoints)("guards %s: missing 401, wrong 403, right 200; the reason is logged, not sent", async (name, method, path) => {
+    const logger = recordingLogger();
+    server = await startApp({ bearerToken: "s3cret-token", allowUnauthenticated: false, logger });
     const task = await count.enqueue("guarded");
     await expectNothingChanged(async () => {
       const missing = await request(server!.url, method, path(task.id));
@@ -88,6 +90,15 @@ describe("bearerToken", () => {
     expect(runs).toEqual([]);
     const right = await request(server.url, method, path(task.id), { headers: { authorization: "bearer   s3cret-token" } });
     expect(right.status).toBe(200);
+    const warnings = logger.lines.filter((line) => line.level === "warn");
+    expect(warnings.map((line) => line.meta?.reason)).toEqual([
+      "no Authorization header",
+      "Authorization header is not a bearer token",
+      "wrong bearer token",
+      "wrong bearer token",
+    ]);
+    expect(warnings[0]).toMatchObject({ message: "Task endpoint refused a request", meta: { endpoint: name, method, client: "127.0.0.1" } });
+    expect(JSON.stringify(logger.lines)).not.toMatch(/s3cret-toke|czNjcmV0LXRva2Vu/);
   });
 
   it("checks the method before the token (405 needs no credentials)", async () => {
@@ -106,7 +117,9 @@ describe("authorize hook", () => {
 
   it("lets true through and answers 403 for false, naming the endpoint to the hook", async () => {
     const asked: EndpointName[] = [];
+    const logger = recordingLogger();
     server = await startApp({
+      logger,
       authorize: async (req, { endpoint }) => {
         asked.push(endpoint);
         return req.headers["x-role"] === "admin";
@@ -118,6 +131,9 @@ describe("authorize hook", () => {
       expect(refused.status).toBe(403);
       expect(refused.json).toEqual({ error: "Forbidden" });
     });
+    expect(logger.lines).toEqual([
+      expect.objectContaining({ level: "warn", meta: expect.objectContaining({ endpoint: "execute", reason: "the authorize hook refused the request" }) }),
+    ]);
     expect((await request(server.url, "GET", "/tasks/status/", { headers: { "x-role": "admin" } })).json).toEqual({ pending_count: 1 });
     expect(asked).toEqual(["execute", "status"]);
   });
@@ -183,8 +199,9 @@ describe("with no authorization configured", () => {
 describe("a backend that checks requests (the Cloud Tasks OIDC seam)", () => {
   beforeAll(() => useDatabase(db.url, { default: { backend: "database" }, cloud: checking("good-oidc") }));
 
-  it("guards execute and purge with its check instead of the bearer token", async () => {
-    server = await startApp({ bearerToken: "static-token", allowUnauthenticated: false });
+  it("guards execute and purge with its check instead of the bearer token; its reasons are logged, not sent", async () => {
+    const logger = recordingLogger();
+    server = await startApp({ bearerToken: "static-token", allowUnauthenticated: false, logger });
     const task = await count.using({ backend: "cloud" }).enqueue("via-cloud-tasks");
     await expectNothingChanged(async () => {
       const none = await request(server!.url, "POST", `/tasks/execute/${task.id}/?fail_on_error=true&allow_retry=true`);
@@ -192,10 +209,10 @@ describe("a backend that checks requests (the Cloud Tasks OIDC seam)", () => {
       expect(none.json).toEqual({ error: "Missing or invalid Authorization header" });
       const staticToken = await request(server!.url, "POST", `/tasks/execute/${task.id}/`, { headers: bearer("static-token") });
       expect(staticToken.status).toBe(401);
-      expect(staticToken.json).toEqual({ error: "Invalid token" });
+      expect(staticToken.json).toEqual({ error: "Missing or invalid Authorization header" });
       const otherAccount = await request(server!.url, "POST", `/tasks/execute/${task.id}/`, { headers: bearer("other-account") });
       expect(otherAccount.status).toBe(403);
-      expect(otherAccount.json).toEqual({ error: "Token is for another service account" });
+      expect(otherAccount.json).toEqual({ error: "Forbidden" });
       const purge = await request(server!.url, "GET", "/tasks/purge/", { headers: bearer("static-token") });
       expect(purge.status).toBe(401);
     });
@@ -205,6 +222,12 @@ describe("a backend that checks requests (the Cloud Tasks OIDC seam)", () => {
     expect(ok.json).toMatchObject({ executed: true, result: { status: "SUCCESSFUL" } });
     expect(runs).toEqual(["via-cloud-tasks"]);
     expect((await request(server.url, "POST", "/tasks/purge/", { headers: bearer("good-oidc") })).json).toEqual({ deleted: 1, dry_run: false });
+    expect(logger.lines.filter((line) => line.level === "warn").map((line) => [line.meta?.endpoint, line.meta?.reason])).toEqual([
+      ["execute", 'backend "cloud": Missing or invalid Authorization header'],
+      ["execute", 'backend "cloud": Invalid token'],
+      ["execute", 'backend "cloud": Token is for another service account'],
+      ["purge", 'backend "cloud": Invalid token'],
+    ]);
   });
 
   it("cannot be bypassed with backend_name", async () => {
@@ -246,21 +269,55 @@ describe("a backend that checks requests (the Cloud Tasks OIDC seam)", () => {
   });
 });
 
+describe("the Cloud Tasks backend's refusals", () => {
+  beforeAll(() =>
+    useDatabase(db.url, {
+      default: { backend: "database" },
+      "push-queue": {
+        backend: "cloudtasks",
+        options: { project: "demo-project", location: "local1", handlerUrl: "http://127.0.0.1:9/tasks/execute/{task_id}/" },
+      },
+    }),
+  );
+
+  it("tell the caller only 401, and the log which backend refused and what to configure", async () => {
+    const logger = recordingLogger();
+    server = await startApp({ allowUnauthenticated: true, logger });
+    const task = await count.enqueue("never");
+    for (const headers of [{}, bearer("some.oidc.token")]) {
+      const reply = await request(server.url, "POST", `/tasks/execute/${task.id}/`, { headers });
+      expect(reply.status).toBe(401);
+      expect(reply.json).toEqual({ error: "Missing or invalid Authorization header" });
+    }
+    expect(runs).toEqual([]);
+    const reasons = logger.lines.filter((line) => line.level === "warn").map((line) => String(line.meta?.reason));
+    expect(reasons).toHaveLength(2);
+    for (const reason of reasons) {
+      expect(reason).toMatch(/^backend "push-queue": Backend "push-queue" has no serviceAccountEmail, .* Set serviceAccountEmail \(or allowUnauthenticatedDelivery: true/);
+    }
+    expect(JSON.stringify(logger.lines)).not.toContain("some.oidc.token");
+  });
+});
+
 describe("several checking backends", () => {
   beforeAll(() =>
     useDatabase(db.url, { default: { backend: "database" }, first: checking("token-a"), second: checking("token-b") }),
   );
 
-  it("accepts what any one accepts; otherwise answers the first refusal", async () => {
-    server = await startApp({ allowUnauthenticated: true });
+  it("accepts what any one accepts; otherwise answers the first refusal's status, logging its reason", async () => {
+    const logger = recordingLogger();
+    server = await startApp({ allowUnauthenticated: true, logger });
     const a = await count.enqueue("a");
     const b = await count.enqueue("b");
     expect((await request(server.url, "POST", `/tasks/execute/${a.id}/`, { headers: bearer("token-a") })).status).toBe(200);
     expect((await request(server.url, "POST", `/tasks/execute/${b.id}/`, { headers: bearer("token-b") })).status).toBe(200);
     const refused = await request(server.url, "POST", `/tasks/execute/${b.id}/`, { headers: bearer("other-account") });
     expect(refused.status).toBe(403);
-    expect(refused.json).toEqual({ error: "Token is for another service account" });
+    expect(refused.json).toEqual({ error: "Forbidden" });
     expect(runs).toEqual(["a", "b"]);
+    expect(logger.lines.filter((line) => line.level === "warn").map((line) => line.meta?.reason)).toEqual([
+      'backend "first": Token is for another service account',
+    ]);
   });
 });
 

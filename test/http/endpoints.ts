@@ -16,6 +16,16 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
     let db: TestDatabase;
     let server: TestServer;
     const call = (method: string, path: string, options?: Parameters<typeof request>[3]) => request(server.url, method, path, options);
+    /** As on App Engine (GAE_SERVICE set), where X-Appengine-Cron can only come from App Engine cron. */
+    const onAppEngine = async <T,>(fn: () => Promise<T>): Promise<T> => {
+      process.env.GAE_SERVICE = "default";
+      try {
+        return await fn();
+      } finally {
+        delete process.env.GAE_SERVICE;
+      }
+    };
+    const cronGet = (path: string) => onAppEngine(() => call("GET", path, { headers: { "x-appengine-cron": "true" } }));
 
     beforeAll(async () => {
       db = await createTestDatabase(dialect);
@@ -156,7 +166,12 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
           },
         });
         const before = await snapshot();
-        const response = await fetch(`${server.url}/tasks/run/`, { method: "POST", body: stream, duplex: "half" } as RequestInit);
+        const response = await fetch(`${server.url}/tasks/run/`, {
+          method: "POST",
+          body: stream,
+          headers: { "content-type": "application/json" },
+          duplex: "half",
+        } as RequestInit);
         expect(response.status).toBe(413);
         expect(await response.json()).toMatchObject({ error: expect.stringMatching(/too large/) });
         expect(await snapshot()).toEqual(before);
@@ -170,10 +185,38 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
         expect(runs).toEqual([]);
       });
 
-      it("ignores the Content-Type, as django-database-task does", async () => {
+      it("refuses a form's Content-Type with 415, so a cross-site form cannot run tasks (django-database-task ignored it)", async () => {
         await count.enqueue("a");
-        const reply = await call("POST", "/tasks/run/", { raw: '{"max_tasks": 1}', headers: { "content-type": "text/plain" } });
-        expect((reply.json as { processed: number }).processed).toBe(1);
+        for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+          await expectRefused("POST", "/tasks/run/", 415, "Content-Type must be application/json (or send no body)", {
+            raw: '{"max_tasks": 1}',
+            headers: { "content-type": type },
+          });
+        }
+        expect(runs).toEqual([]);
+        const json = await call("POST", "/tasks/run/", { raw: '{"max_tasks": 1}', headers: { "content-type": "application/json; charset=utf-8" } });
+        expect((json.json as { processed: number }).processed).toBe(1);
+      });
+
+      it("refuses a request a browser marks as cross-site, or from another Origin, when no credential let it in", async () => {
+        await count.enqueue("a");
+        await expectRefused("POST", "/tasks/run/", 403, /^Cross-site requests are refused/, { body: {}, headers: { "sec-fetch-site": "cross-site" } });
+        await expectRefused("POST", "/tasks/run/", 403, /^Cross-site requests are refused/, { body: {}, headers: { origin: "http://evil.example" } });
+        // Same host, other scheme: another origin.
+        await expectRefused("POST", "/tasks/run/", 403, /^Cross-site requests are refused/, { body: {}, headers: { origin: server.url.replace("http:", "https:") } });
+        await expectRefused("POST", "/tasks/run/", 403, /^Cross-site requests are refused/, { body: {}, headers: { origin: "null" } });
+        expect(runs).toEqual([]);
+        const own = await call("POST", "/tasks/run/", { body: {}, headers: { origin: server.url, "sec-fetch-site": "same-origin" } });
+        expect((own.json as { processed: number }).processed).toBe(1);
+      });
+
+      it("refuses unknown parameters and parameters in the query string of a POST", async () => {
+        await count.enqueue("a");
+        await expectRefused("POST", "/tasks/run/", 400, 'Unknown parameter "maxtasks"; known parameters: max_tasks, queue_name, backend_name', { body: { maxtasks: 1 } });
+        await expectRefused("POST", "/tasks/run/?max_tasks=1", 400, 'Parameters of a POST go in its JSON body, not the query string; got "max_tasks" in the query string');
+        await expectRefused("POST", "/tasks/run-one/", 400, 'Unknown parameter "queue"; known parameters: queue_name, backend_name', { body: { queue: "x" } });
+        await expectRefused("GET", "/tasks/status/?queue=x", 400, 'Unknown parameter "queue"; known parameters: queue_name, backend_name');
+        expect(runs).toEqual([]);
       });
     });
 
@@ -383,9 +426,9 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
       it("counts without deleting on a dry run (GET and POST)", async () => {
         await seed();
         const before = await snapshot();
-        expect((await call("GET", "/tasks/purge/?dry_run=true")).json).toEqual({ count: 4, dry_run: true });
+        expect((await cronGet("/tasks/purge/?dry_run=true")).json).toEqual({ count: 4, dry_run: true });
         expect((await call("POST", "/tasks/purge/", { body: { dry_run: true } })).json).toEqual({ count: 4, dry_run: true });
-        expect((await call("GET", "/tasks/purge?dry_run=TRUE&status=FAILED")).json).toEqual({ count: 1, dry_run: true });
+        expect((await cronGet("/tasks/purge?dry_run=TRUE&status=FAILED")).json).toEqual({ count: 1, dry_run: true });
         expect(await snapshot()).toEqual(before);
       });
 
@@ -399,20 +442,20 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
         await seed();
         expect((await call("POST", "/tasks/purge/", { body: { dry_run: "false" } })).json).toEqual({ deleted: 4, dry_run: false });
         await seed();
-        expect((await call("GET", "/tasks/purge/?dry_run=false")).json).toEqual({ deleted: 4, dry_run: false });
+        expect((await cronGet("/tasks/purge/?dry_run=false")).json).toEqual({ deleted: 4, dry_run: false });
         await seed();
         expect((await call("POST", "/tasks/purge/", { body: { dry_run: false } })).json).toEqual({ deleted: 4, dry_run: false });
       });
 
       it("limits by status, days, batch_size and backend_name", async () => {
         const { failed } = await seed();
-        expect((await call("GET", "/tasks/purge/?days=1")).json).toEqual({ deleted: 0, dry_run: false });
+        expect((await cronGet("/tasks/purge/?days=1")).json).toEqual({ deleted: 0, dry_run: false });
         expect((await call("POST", "/tasks/purge/", { body: { status: "successful", backend_name: "default", batch_size: 1 } })).json).toEqual({
           deleted: 2,
           dry_run: false,
         });
         expect(await taskRow(failed.id)).toBeDefined();
-        expect((await call("GET", "/tasks/purge/?status=%20FAILED%20,bogus&batch_size=10000&days=0")).json).toEqual({ deleted: 1, dry_run: false });
+        expect((await cronGet("/tasks/purge/?status=%20FAILED%20,bogus&batch_size=10000&days=0")).json).toEqual({ deleted: 1, dry_run: false });
         expect((await call("POST", "/tasks/purge/", { body: { backend_name: "other", status: ["SUCCESSFUL"] } })).json).toEqual({
           deleted: 1,
           dry_run: false,
@@ -435,9 +478,26 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
         ["GET", "?backend_name=nope", /Backend "nope" is not configured/],
         ["GET", "?backend_name=inMemory", /does not keep its tasks in the database/],
         ["GET", "?days=1&days=2", "days must be given once"],
-      ])("%s %s answers 400 and deletes nothing", async (method, query, error) => {
+        ["GET", "?dryrun=true", 'Unknown parameter "dryrun"; known parameters: days, status, batch_size, dry_run, backend_name'],
+      ])("%s %s (App Engine cron) answers 400 and deletes nothing", async (method, query, error) => {
         await seed();
-        await expectRefused(method, `/tasks/purge/${query}`, 400, error);
+        await onAppEngine(() => expectRefused(method, `/tasks/purge/${query}`, 400, error, { headers: { "x-appengine-cron": "true" } }));
+      });
+
+      it("accepts GET only from App Engine cron: anywhere else it answers 405 and deletes nothing", async () => {
+        await seed();
+        const message = "Method not allowed: use POST (GET is accepted only from App Engine cron)";
+        expect((await expectRefused("GET", "/tasks/purge/", 405, message)).headers.get("allow")).toBe("POST");
+        // The header proves nothing off App Engine, where anyone can send it.
+        await expectRefused("GET", "/tasks/purge/?dry_run=false", 405, message, { headers: { "x-appengine-cron": "true" } });
+        // On App Engine without the header: an <img> on some page, say.
+        await onAppEngine(() => expectRefused("GET", "/tasks/purge/", 405, message));
+      });
+
+      it("refuses a dry_run in the query string of a POST instead of deleting", async () => {
+        await seed();
+        await expectRefused("POST", "/tasks/purge/?dry_run=true", 400, 'Parameters of a POST go in its JSON body, not the query string; got "dry_run" in the query string');
+        await expectRefused("POST", "/tasks/purge/", 400, 'Unknown parameter "dryrun"; known parameters: days, status, batch_size, dry_run, backend_name', { body: { dryrun: true } });
       });
 
       it.each([

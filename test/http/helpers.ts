@@ -67,8 +67,11 @@ export async function request(
 ): Promise<Reply> {
   const headers: Record<string, string> = { ...options.headers };
   let body: string | Uint8Array<ArrayBuffer> | undefined;
-  if (options.raw !== undefined) body = options.raw;
-  else if (options.body !== undefined) {
+  if (options.raw !== undefined) {
+    body = options.raw;
+    // What a JSON client declares; the tests of other types set their own.
+    headers["content-type"] ??= "application/json";
+  } else if (options.body !== undefined) {
     body = JSON.stringify(options.body);
     headers["content-type"] ??= "application/json";
   }
