@@ -44,19 +44,18 @@ export function ownOrigin(req: Request): string {
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
 /**
- * A POST that changes data carries a JSON body or none at all: any other
- * declared type (a form's) answers 415 before the body is read. No
- * Content-Type is accepted only with no body (Cloud Tasks posts to execute
- * that way).
+ * A POST that changes data carries a JSON body or none at all: a body of any
+ * other declared type (a form's) answers 415 before it is read. An empty body
+ * passes whatever its type says: Cloud Tasks posts to execute with no type,
+ * Cloud Scheduler and `curl -d ''` may declare one; and an empty body asks for
+ * nothing but the defaults (a browser's empty cross-site form is refused by
+ * refuseCrossSite, which runs first).
  */
 export function requireJsonOrEmptyBody(req: Request): void {
+  const length = req.headers["content-length"];
+  const hasBody = (length !== undefined && length.trim() !== "0") || req.headers["transfer-encoding"] !== undefined;
+  if (!hasBody) return;
   const type = req.headers["content-type"];
-  if (type === undefined) {
-    const length = req.headers["content-length"];
-    const hasBody = (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
-    if (!hasBody) return;
-  } else if (JSON_TYPE.test(type)) {
-    return;
-  }
+  if (type !== undefined && JSON_TYPE.test(type)) return;
   throw new HttpError(415, "Content-Type must be application/json (or send no body)");
 }

@@ -196,6 +196,10 @@ export function describeEndpoints(dialect: TestDialect, available: boolean): voi
         expect(runs).toEqual([]);
         const json = await call("POST", "/tasks/run/", { raw: '{"max_tasks": 1}', headers: { "content-type": "application/json; charset=utf-8" } });
         expect((json.json as { processed: number }).processed).toBe(1);
+        // An empty body asks for the defaults whatever its declared type (`curl -d ''` declares a form).
+        await count.enqueue("b");
+        const empty = await call("POST", "/tasks/run/", { raw: "", headers: { "content-type": "application/x-www-form-urlencoded" } });
+        expect(empty.json).toMatchObject({ processed: 1 });
       });
 
       it("refuses a request a browser marks as cross-site, or from another Origin, when no credential let it in", async () => {
