@@ -87,22 +87,32 @@ export async function executeTaskById(id: string, options: ExecuteOptions = {}):
   const workerId = options.workerId ?? newWorkerId();
   const claimLeases = runtime.leases(DEFAULT_DELIVERY_LEASE_MS);
   let tookOver = false;
-  for (;;) {
+  // A few rounds at most: each round either claims, answers, or saw the row change under it (another
+  // process recovered it between our UPDATE and our read), in which case it is claimed again.
+  for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
     const now = new Date();
     const claimed = await storage.taskClaimById({ id, statuses, workerId, now, lockedUntil: claimLeases.lockedUntil(now) });
     if (claimed === "missing") throw new TaskResultDoesNotExistError(id);
     if ("taskName" in claimed) return { executed: true, result: await runDelivered(runtime, claimed, claimLeases), tookOver };
     const { status, lockedUntil } = claimed;
+    if (statuses.includes(status)) continue; // runnable by the time we looked: claim it again
     if (status !== "RUNNING" || !lockedUntil) return { executed: false, reason: "not-runnable", status };
-    if (lockedUntil.getTime() > now.getTime() || tookOver) {
-      const retryAfterSeconds = Math.max(1, Math.ceil((lockedUntil.getTime() - now.getTime()) / 1000));
-      return { executed: false, reason: "running-elsewhere", status: "RUNNING", lockedUntil, retryAfterSeconds };
-    }
+    if (lockedUntil.getTime() > now.getTime() || tookOver) return runningElsewhere(lockedUntil, now);
     // The lease ran out: whoever ran it stopped renewing (its process died). Record that, then claim again.
     const task = await storage.taskGet(id);
     if (task?.status === "RUNNING") await recoverExpiredTask(storage, runtime.logger, task, now);
     tookOver = true;
   }
+  // Still changing under us: never acknowledge, ask to be called again shortly.
+  return runningElsewhere(new Date(Date.now() + 1000), new Date());
+}
+
+/** Claims of one delivery before it gives up and asks to be called again. */
+const MAX_CLAIM_ROUNDS = 4;
+
+function runningElsewhere(lockedUntil: Date, now: Date): ExecuteOutcome {
+  const retryAfterSeconds = Math.max(1, Math.ceil((lockedUntil.getTime() - now.getTime()) / 1000));
+  return { executed: false, reason: "running-elsewhere", status: "RUNNING", lockedUntil, retryAfterSeconds };
 }
 
 /** Runs a task a delivery claimed, on its backend, renewing its lease at that backend's delivery rate. */

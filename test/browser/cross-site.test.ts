@@ -12,7 +12,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { close, configure, getRuntime, runTaskById } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
-import { ROOT, runCli, startCli } from "../helpers/cli.ts";
+import { listeningAddress, ROOT, runCli, startCli } from "../helpers/cli.ts";
 import { count } from "../http/fixtures/tasks.ts";
 import { launchChromium, type Chromium } from "./chromium.ts";
 
@@ -36,18 +36,9 @@ describe("a page on another origin against a development serve", () => {
     expect((await runCli(["migrate"], { cwd: dir })).code).toBe(0);
     configure({ database, logger: quiet });
     serve = startCli(["serve", "--port", "0"], { cwd: dir, env: { NODE_ENV: "", HOST: "", K_SERVICE: "", GAE_SERVICE: "" } });
-    let stdout = "";
-    serve.stdout!.on("data", (chunk) => (stdout += chunk));
-    target = await new Promise<string>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const match = /Listening on (\S+)/.exec(stdout);
-        if (match) {
-          clearInterval(timer);
-          resolve(match[1]);
-        }
-      }, 20);
-      void serve.result.then((r) => reject(new Error(`serve exited: ${r.stderr}`)));
-    });
+    const address = await listeningAddress(serve);
+    if (!address) throw new Error(`serve exited: ${(await serve.result).stderr}`);
+    target = address;
     attacker = createServer((_req, res) => {
       res.setHeader("content-type", "text/html");
       res.end(`<!doctype html><title>cute cats</title>

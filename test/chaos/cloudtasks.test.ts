@@ -13,7 +13,6 @@
  * emulator itself (`carriedOver` in the figures); they are not what is tested.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { createServer } from "node:net";
 import { afterEach, beforeAll, afterAll, describe, expect, it } from "vitest";
 import { close, configure, getBackend, getRuntime } from "../../src/index.ts";
 import { cloudTaskId, CloudTasksDatabaseBackend, CloudTasksDispatchError, dispatchPendingTasks } from "../../src/cloudtasks/index.ts";
@@ -24,6 +23,7 @@ import { createTestDatabase, databaseAvailable, type TestDatabase } from "../hel
 import { counted, executions } from "./fixtures/counted.ts";
 import { cloudTasksTestConfig, TEST_LOCATION, TEST_PROJECT } from "../helpers/cloudtasks.ts";
 import { quiet, report, sleep, waitFor } from "./helpers.ts";
+import { freePort } from "./push-helpers.ts";
 
 const PROJECT = TEST_PROJECT;
 const LOCATION = TEST_LOCATION;
@@ -32,17 +32,6 @@ const TOTAL = 150;
 const STOP_AFTER = 50;
 const PARALLEL = 50;
 const TASK_MS = 20;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const available = await databaseAvailable("postgres");
 

@@ -9,7 +9,7 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import path from "node:path";
 import type { RunningEmulator } from "../../src/cloudtasks/index.ts";
 import { ROOT, startCli, type CliResult } from "../helpers/cli.ts";
-import { TEST_INVOKER, TEST_LOCATION, TEST_PROJECT } from "../helpers/cloudtasks.ts";
+import { cloudTasksTestConfig } from "../helpers/cloudtasks.ts";
 import { waitFor } from "./helpers.ts";
 
 export function freePort(): Promise<number> {
@@ -25,24 +25,8 @@ export function freePort(): Promise<number> {
 
 /** Writes the project's database-task.config.mjs: the `cloudtasks` backend pointed at the emulator and at `handlerOrigin`. */
 export function writePushConfig(dir: string, options: { database: string; emulator: RunningEmulator; handlerOrigin: string; extra?: Record<string, unknown> }): void {
-  const config = {
-    database: options.database,
-    tasks: [path.join(ROOT, "test/chaos/fixtures/push-tasks.ts")],
-    backends: {
-      default: {
-        backend: "cloudtasks",
-        options: {
-          project: TEST_PROJECT,
-          location: TEST_LOCATION,
-          handlerUrl: `${options.handlerOrigin}/tasks/execute/{task_id}/`,
-          serviceAccountEmail: TEST_INVOKER,
-          oidcCertsUrl: options.emulator.certsUrl,
-          emulatorHost: options.emulator.grpcAddress,
-          ...options.extra,
-        },
-      },
-    },
-  };
+  // The test helpers' configuration, without its silent logger (an object of functions): the handler logs to stderr.
+  const { logger: _silent, ...config } = { ...cloudTasksTestConfig(options), tasks: [path.join(ROOT, "test/chaos/fixtures/push-tasks.ts")] };
   writeFileSync(path.join(dir, "database-task.config.mjs"), `export default ${JSON.stringify(config, null, 2)};\n`);
 }
 

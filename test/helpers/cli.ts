@@ -32,3 +32,23 @@ export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.P
 export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return startCli(args, options).result;
 }
+
+/**
+ * The address a `serve` child prints once it listens ("Listening on http://HOST:PORT");
+ * null when it exits first.
+ */
+export function listeningAddress(child: ChildProcess & { result: Promise<CliResult> }): Promise<string | null> {
+  let stdout = "";
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer) => {
+      stdout += chunk;
+      const match = /Listening on (\S+)/.exec(stdout);
+      if (match) {
+        child.stdout!.off("data", onData);
+        resolve(match[1]);
+      }
+    };
+    child.stdout!.on("data", onData);
+    void child.result.then(() => resolve(null));
+  });
+}

@@ -13,7 +13,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { close } from "../../src/index.ts";
 import { adminExtension } from "../../src/http/admin-mount.ts";
-import { ROOT, runCli, startCli } from "../helpers/cli.ts";
+import { listeningAddress, ROOT, runCli, startCli } from "../helpers/cli.ts";
 import { basic, csrfTokenIn } from "../admin/helpers.ts";
 import { count, runs } from "./fixtures/tasks.ts";
 import { clearTasks, request, startApp, useDatabase, type TestServer } from "./helpers.ts";
@@ -51,21 +51,7 @@ afterAll(async () => {
 /** Starts `serve --port 0` with this environment and resolves with the address it printed; stops it. */
 async function serveAddress(args: string[], env: NodeJS.ProcessEnv): Promise<{ printed: string; stderr: string; code: number | null }> {
   const child = startCli(["serve", "--port", "0", ...args], { cwd: dir, env: { K_SERVICE: "", GAE_SERVICE: "", GAE_APPLICATION: "", HOST: "", NODE_ENV: "", ...env } });
-  let stdout = "";
-  child.stdout!.on("data", (chunk) => (stdout += chunk));
-  const printed = await new Promise<string>((resolve) => {
-    const timer = setInterval(() => {
-      const match = /Listening on (\S+)/.exec(stdout);
-      if (match) {
-        clearInterval(timer);
-        resolve(match[1]);
-      }
-    }, 20);
-    void child.result.then(() => {
-      clearInterval(timer);
-      resolve("");
-    });
-  });
+  const printed = (await listeningAddress(child)) ?? "";
   child.kill("SIGTERM");
   const result = await child.result;
   return { printed, stderr: result.stderr, code: result.code };
