@@ -20,12 +20,20 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 }
 
+const USAGE_HINT = "(run with --help for usage)";
+
+/** A refusal of bad command-line input as the one line printed: the message, then the hint to run --help. */
+function usageLine(message: string): string {
+  return `${message.trim().split(/\s*\n\s*/).join(" ")} ${USAGE_HINT}\n`;
+}
+
 export function buildProgram(): Command {
   const program = new Command("database-task")
     .description("A task queue that keeps its tasks in your SQL database.")
     .version(packageVersion(), "-V, --version", "print the version and exit")
     .option("-c, --config <path>", "config file (default: database-task.config.{ts,mts,js,mjs} in the working directory)")
-    .showHelpAfterError("(run with --help for usage)")
+    // Refused input is one line: commander's message (a "Did you mean ...?" kept on it), then the hint.
+    .configureOutput({ outputError: (text, write) => write(usageLine(text)) })
     .exitOverride();
   registerMigrateCommand(program);
   registerWorkerCommand(program);
@@ -50,12 +58,12 @@ export async function main(argv = process.argv): Promise<void> {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version exit 0; commander has already printed its one-line message for the rest.
+      // Help and version exit 0; commander has already printed its one line (usageLine) for the rest.
       process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
       return;
     }
     if (error instanceof UsageError) {
-      process.stderr.write(`error: ${error.message}\n`);
+      process.stderr.write(usageLine(`error: ${error.message}`));
       process.exitCode = EXIT_USAGE;
       return;
     }

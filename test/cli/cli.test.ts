@@ -62,11 +62,21 @@ describe("database-task CLI", () => {
     [["purge", "--batch-size", "0"], "must be at least 1"],
     [["purge", "--status", "READY,RUNNING"], 'No valid statuses specified in --status "READY,RUNNING"'],
     [["frobnicate"], "unknown command 'frobnicate'"],
+    [["wroker"], "unknown command 'wroker' (Did you mean worker?)"],
+    [["worker", "--concurency", "2"], "unknown option '--concurency' (Did you mean --concurrency?)"],
   ])("%j: one clear line, exit 2, no stack trace", async (args, message) => {
     const result = await cli(...args);
     expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    // Exactly one line: the message, then the hint on the same line.
+    expect(result.stderr).toMatch(/^error: [^\n]+ \(run with --help for usage\)\n$/);
     expect(result.stderr).toContain(message);
-    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("prints a bad option as one line with the hint, as the README shows", async () => {
+    const result = await cli("purge", "--days", "-1");
+    expect(result).toMatchObject({ code: 2, stdout: "" });
+    expect(result.stderr).toBe("error: option '--days <n>' argument '-1' is invalid. must be 0 or more. (run with --help for usage)\n");
   });
 
   it("a missing or broken config file is one line and exit 1", async () => {

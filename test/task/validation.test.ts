@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { close, configure, DummyBackend, getBackend, InvalidTaskError, task, TaskResultDoesNotExistError } from "../../src/index.ts";
+import {
+  close,
+  configure,
+  DatabaseTaskError,
+  DummyBackend,
+  getBackend,
+  InvalidTaskError,
+  task,
+  TaskResultDoesNotExistError,
+  UnknownBackendError,
+} from "../../src/index.ts";
 import { validateConfig } from "../../src/config/config.ts";
 
 const echo = task(function validationEcho(...values: unknown[]) {
@@ -130,10 +140,17 @@ describe("backends", () => {
     await expect(echo.using({ queueName: "anything" }).enqueue()).resolves.toMatchObject({ queueName: "anything" });
   });
 
-  it("refuses an unknown backend, listing the configured ones", async () => {
-    await expect(echo.using({ backend: "nope" }).enqueue()).rejects.toThrow(
-      'Backend "nope" is not configured; configured backends: "default", "limited", "inline".',
-    );
+  it("refuses an unknown backend with an UnknownBackendError (code UNKNOWN_BACKEND, not an InvalidTaskError), listing the configured ones", async () => {
+    const message = 'Backend "nope" is not configured; configured backends: "default", "limited", "inline".';
+    const defined = task(function validationOnNope() {}, { backend: "nope" });
+    const attempts = [echo.using({ backend: "nope" }).enqueue(), echo.using({ backend: "nope" }).enqueueMany([[1]]), defined.enqueue(), getBackend("nope")];
+    for (const attempt of attempts) {
+      const error = await attempt.then(() => null, (thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(UnknownBackendError);
+      expect(error).toBeInstanceOf(DatabaseTaskError);
+      expect(error).not.toBeInstanceOf(InvalidTaskError);
+      expect(error).toMatchObject({ name: "UnknownBackendError", code: "UNKNOWN_BACKEND", backendName: "nope", message });
+    }
   });
 
   it("dummy records without running; results can be read back and cleared", async () => {
