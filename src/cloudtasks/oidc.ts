@@ -1,5 +1,5 @@
 import type { RequestHandler } from "express";
-import { OAuth2Client } from "google-auth-library";
+import { OAuth2Client, type Certificates } from "google-auth-library";
 import type { RequestAuthOutcome } from "../backends/backend.ts";
 import { createConsoleLogger, type Logger } from "../log.ts";
 import { decodeJwtHeader } from "./jwt.ts";
@@ -50,7 +50,7 @@ function verifierFor(certsUrl: string): Verifier {
 function checkOptions(
   options: CloudTasksOidcOptions | undefined,
   caller: string,
-): Required<Omit<CloudTasksOidcOptions, "audience" | "logger">> & { audience: string | string[] } {
+): Required<Omit<CloudTasksOidcOptions, "audience" | "logger">> & { audience: string | string[]; allIssuers: string[] } {
   const audience = options?.audience;
   const audienceOk =
     (typeof audience === "string" && audience.trim() !== "") ||
@@ -70,7 +70,7 @@ function checkOptions(
   if (!Array.isArray(issuers) || !issuers.every((issuer) => typeof issuer === "string" && issuer !== "")) {
     throw new TypeError(`${caller}: \`issuers\` must be an array of issuer strings.`);
   }
-  return { audience: typeof audience === "string" ? audience : [...audience!], serviceAccountEmail: email, certsUrl, issuers };
+  return { audience: typeof audience === "string" ? audience : [...audience!], serviceAccountEmail: email, certsUrl, issuers, allIssuers: [...GOOGLE_ISSUERS, ...issuers] };
 }
 
 function bearerToken(header: string | undefined): string | undefined {
@@ -95,8 +95,11 @@ async function verify(header: string | undefined, options: ReturnType<typeof che
   const { client, certs } = verifierFor(options.certsUrl);
   let payload: Record<string, unknown>;
   try {
-    const known = await certs.get(typeof envelope?.kid === "string" ? envelope.kid : undefined);
-    const ticket = await client.verifySignedJwtWithCertsAsync(token, known, options.audience, [...GOOGLE_ISSUERS, ...options.issuers]);
+    const keys = await certs.get(typeof envelope?.kid === "string" ? envelope.kid : undefined);
+    // google-auth-library makes every check (signature, iat/exp with its clock skew and maximum lifetime, issuer, audience).
+    // Its Node verifier hands the key to crypto's Verify.verify(), which takes a KeyObject as well as a PEM: given the
+    // KeyObjects parsed once per certificate fetch, it no longer parses a certificate per request.
+    const ticket = await client.verifySignedJwtWithCertsAsync(token, keys as unknown as Certificates, options.audience, options.allIssuers);
     payload = (ticket.getPayload() ?? {}) as Record<string, unknown>;
   } catch (error) {
     return { ok: false, status: 401, error: `Invalid token: ${reason(error)}` };

@@ -1,5 +1,5 @@
-import { createPublicKey } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -307,5 +307,107 @@ describe("signing key file", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("verification keys (parsed once per certificate fetch)", () => {
+  let hits = 0;
+  /** What the certificates server publishes; tests replace it to rotate keys. */
+  let served: Record<string, string> = {};
+  let maxAge = 600;
+  let certsServer: http.Server;
+  let baseUrl: string;
+  const spki = (key: ReturnType<typeof foreignKey>["privateKey"]) => createPublicKey(key).export({ type: "spki", format: "pem" }).toString();
+  const claims = () => ({ iss: "https://accounts.google.com", aud: AUDIENCE, email: SERVICE_ACCOUNT, email_verified: true, iat: now(), exp: now() + 3600 });
+  let urls = 0;
+  /** A URL of its own per test: the certificate cache is per URL for the whole process. */
+  const freshOptions = () => ({ audience: AUDIENCE, serviceAccountEmail: SERVICE_ACCOUNT, certsUrl: `${baseUrl}/certs?test=${++urls}` });
+
+  beforeAll(async () => {
+    certsServer = http.createServer((_, response) => {
+      hits++;
+      response.writeHead(200, { "Content-Type": "application/json", "Cache-Control": `public, max-age=${maxAge}` });
+      response.end(JSON.stringify(served));
+    });
+    await new Promise<void>((resolve) => certsServer.listen(0, "127.0.0.1", resolve));
+    baseUrl = `http://127.0.0.1:${(certsServer.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => certsServer.close(resolve));
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+    maxAge = 600;
+  });
+
+  it("picks up a rotated key under a new kid, and refuses the dropped key's tokens after the refresh", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const oldKey = foreignKey().privateKey;
+    const newKey = foreignKey().privateKey;
+    served = { "key-1": spki(oldKey) };
+    hits = 0;
+    const opts = freshOptions();
+    expect(await verifyCloudTasksToken(bearer(signToken(oldKey, "key-1", claims())), opts)).toMatchObject({ ok: true });
+
+    served = { "key-2": spki(newKey) }; // Google rotates: a new kid, the old one dropped
+    // Right after a fetch an unknown kid is refused without asking again (at most one look every 30 s)...
+    expect(await verifyCloudTasksToken(bearer(signToken(newKey, "key-2", claims())), opts)).toEqual({ ok: false, status: 401, error: "Invalid token: No pem found for envelope" });
+    expect(hits).toBe(1);
+    // ...later the unknown kid makes it fetch the certificates again, well before they expire.
+    vi.setSystemTime(Date.now() + 31_000);
+    expect(await verifyCloudTasksToken(bearer(signToken(newKey, "key-2", claims())), opts)).toMatchObject({ ok: true });
+    expect(hits).toBe(2);
+    expect(await verifyCloudTasksToken(bearer(signToken(oldKey, "key-1", claims())), opts)).toEqual({ ok: false, status: 401, error: "Invalid token: No pem found for envelope" });
+    expect(await verifyCloudTasksToken(bearer(signToken(newKey, "key-2", claims())), opts)).toMatchObject({ ok: true });
+    expect(hits).toBe(2);
+  });
+
+  it("fetches once for a kid it does not know, not once per request", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const key = foreignKey().privateKey;
+    const stranger = foreignKey().privateKey;
+    served = { known: spki(key) };
+    hits = 0;
+    const opts = freshOptions();
+    expect(await verifyCloudTasksToken(bearer(signToken(key, "known", claims())), opts)).toMatchObject({ ok: true });
+    vi.setSystemTime(Date.now() + 31_000);
+    const unknown = () => verifyCloudTasksToken(bearer(signToken(stranger, "unknown", claims())), opts);
+    const concurrent = await Promise.all(Array.from({ length: 10 }, unknown));
+    for (let i = 0; i < 10; i++) concurrent.push(await unknown());
+    expect(concurrent.every((outcome) => !outcome.ok && outcome.status === 401 && outcome.error === "Invalid token: No pem found for envelope")).toBe(true);
+    expect(hits).toBe(2);
+    // The known key still verifies from the cache.
+    expect(await verifyCloudTasksToken(bearer(signToken(key, "known", claims())), opts)).toMatchObject({ ok: true });
+    expect(hits).toBe(2);
+  });
+
+  it("drops the parsed key when the certificates change under the same kid", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    maxAge = 60;
+    const first = foreignKey().privateKey;
+    const second = foreignKey().privateKey;
+    served = { same: spki(first) };
+    hits = 0;
+    const opts = freshOptions();
+    expect(await verifyCloudTasksToken(bearer(signToken(first, "same", claims())), opts)).toMatchObject({ ok: true });
+    served = { same: spki(second) };
+    // Cached (max-age 60 s): still the first key.
+    expect(await verifyCloudTasksToken(bearer(signToken(second, "same", claims())), opts)).toEqual({ ok: false, status: 401, error: "Invalid token: Invalid token signature" });
+    vi.setSystemTime(Date.now() + 61_000);
+    expect(await verifyCloudTasksToken(bearer(signToken(second, "same", claims())), opts)).toMatchObject({ ok: true });
+    expect(await verifyCloudTasksToken(bearer(signToken(first, "same", claims())), opts)).toEqual({ ok: false, status: 401, error: "Invalid token: Invalid token signature" });
+    expect(hits).toBe(2);
+  });
+
+  it("verifies against X.509 certificates, as Google publishes them, and refuses a kid whose PEM does not parse", async () => {
+    const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
+    const privateKey = createPrivateKey(fixture("x509-signer.key.pem"));
+    served = { google: fixture("x509-signer.cert.pem"), broken: "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n" };
+    const opts = freshOptions();
+    expect(await verifyCloudTasksToken(bearer(signToken(privateKey, "google", claims())), opts)).toMatchObject({ ok: true });
+    expect(await verifyCloudTasksToken(bearer(signToken(foreignKey().privateKey, "google", claims())), opts)).toEqual({ ok: false, status: 401, error: "Invalid token: Invalid token signature" });
+    expect(await verifyCloudTasksToken(bearer(signToken(privateKey, "broken", claims())), opts)).toMatchObject({ ok: false, status: 401 });
   });
 });
