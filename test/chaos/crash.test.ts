@@ -5,12 +5,16 @@
  * Afterwards every task is SUCCESSFUL, and the record explains every extra
  * run: a task's body ran more than once only when the worker that ran it
  * earlier was one we killed, and each lost attempt is noted in the task's
- * errors as WorkerLost, naming that worker.
+ * errors as WorkerLost, naming that worker. The one other end allowed is the
+ * documented one: a task whose worker was killed under it MAX_LOST_ATTEMPTS
+ * times is FAILED, each of those attempts recorded and by a killed worker
+ * (seen when kills are dense: 2 of 20,000 tasks with 76 kills on a slow day).
  */
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { getRuntime } from "../../src/index.ts";
 import { TASK_TABLE } from "../../src/storage/storage.ts";
+import { MAX_LOST_ATTEMPTS } from "../../src/worker/run.ts";
 import { logRun } from "../fixtures/tasks.ts";
 import { databaseAvailable } from "../helpers/databases.ts";
 import { CLAIM_MODE_RUNS, claimModeArgs, looping, lostWorker, readRuns, report, sleep, startWorker, statusCounts, taskRows, type WorkerProcess, useChaosDatabase } from "./helpers.ts";
@@ -128,6 +132,7 @@ for (const { dialect, claimMode } of CLAIM_MODE_RUNS) {
       let interrupted = 0;
       let lostAttempts = 0;
       const unexplained: string[] = [];
+      let givenUp = 0;
       // From the kill of a lost attempt's worker to the start of the attempt that completed the task: the lease,
       // then the wait in the queue (a recovered task is due from the moment it is put back, behind older ones).
       const reruns: number[] = [];
@@ -160,9 +165,20 @@ for (const { dialect, claimMode } of CLAIM_MODE_RUNS) {
           lostBy.every((w, i) => w === row.workerIds[i] && killed.has(w)) &&
           ran.at(-1) === row.workerIds.at(-1) &&
           ran.slice(0, -1).every((w) => killed.has(w) && lostBy.includes(w));
-        if (!(claimMode === "lock" ? explainedLocked : explainedLeased)) unexplained.push(JSON.stringify({ ...row, ran }));
+        // By design, a task whose worker was lost MAX_LOST_ATTEMPTS times is given up (FAILED): every attempt
+        // lost, each by a worker we killed. Dense kills on a slow machine make that happen now and then.
+        const givenUpByDesign =
+          claimMode === "lease" &&
+          row.status === "FAILED" &&
+          row.attempts === MAX_LOST_ATTEMPTS &&
+          lost.length === MAX_LOST_ATTEMPTS &&
+          row.errors.length === MAX_LOST_ATTEMPTS &&
+          lostBy.every((w, i) => w === row.workerIds[i] && killed.has(w)) &&
+          ran.every((w) => killed.has(w));
+        if (givenUpByDesign) givenUp++;
+        else if (!(claimMode === "lock" ? explainedLocked : explainedLeased)) unexplained.push(JSON.stringify({ ...row, ran }));
       }
-      const losses = total - (counts.SUCCESSFUL ?? 0);
+      const losses = total - (counts.SUCCESSFUL ?? 0) - givenUp;
       recoveries.sort((a, b) => a - b);
       reruns.sort((a, b) => a - b);
       const seconds = (ms: number | undefined) => (ms === undefined ? "-" : (ms / 1000).toFixed(1));
@@ -178,6 +194,7 @@ for (const { dialect, claimMode } of CLAIM_MODE_RUNS) {
         duplicates,
         extraRuns,
         losses,
+        failedAfter3LostAttempts: givenUp,
         unexplainedRuns: unexplained.length,
         leaseLossWarnings,
         recoveryMedianSeconds: seconds(recoveries[Math.floor(recoveries.length / 2)]),
@@ -190,7 +207,8 @@ for (const { dialect, claimMode } of CLAIM_MODE_RUNS) {
         meanWorkerStartSeconds: (startTimes.reduce((a, b) => a + b, 0) / startTimes.length / 1000).toFixed(2),
       });
 
-      expect(counts).toEqual({ SUCCESSFUL: total });
+      expect(counts).toEqual(givenUp > 0 ? { SUCCESSFUL: total - givenUp, FAILED: givenUp } : { SUCCESSFUL: total });
+      expect(losses).toBe(0);
       expect(rows).toHaveLength(total);
       expect(unexplained.slice(0, 5)).toEqual([]);
       expect(killed.size).toBeGreaterThanOrEqual(Math.floor(drainMs / KILL_EVERY_MS / 2));
