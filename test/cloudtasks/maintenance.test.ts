@@ -6,7 +6,7 @@
  * passes create no duplicates; and the checks made before anything is stored.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { close, configure, getBackend, getRuntime, InvalidTaskError, maintainTasks } from "../../src/index.ts";
+import { close, configure, getBackend, getRuntime, InvalidTaskError, maintainTasks, type TaskResult } from "../../src/index.ts";
 import { cloudTaskId, CloudTasksDatabaseBackend } from "../../src/cloudtasks/index.ts";
 import { startEmulator, type RunningEmulator } from "../../src/cloudtasks/emulator/index.ts";
 import { startServer, type RunningServer } from "../../src/http/index.ts";
@@ -30,13 +30,6 @@ describe.skipIf(!available)("Cloud Tasks maintenance pass", () => {
   const backend = async () => (await getBackend()) as CloudTasksDatabaseBackend;
   const knex = async () => (await getRuntime()).storage().knex;
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(50);
-    }
-  };
   /** The Cloud Tasks the emulator holds in a queue, by their short id. */
   const cloudTasksIn = async (queue: string) => {
     const client = (await backend()).client();
@@ -150,14 +143,19 @@ describe.skipIf(!available)("Cloud Tasks maintenance pass", () => {
       ]);
       return id;
     };
+    // The delivery's answer (what the emulator waits for) comes once the slice beside the task has ended;
+    // the row is SUCCESSFUL earlier than that.
+    const answered = async (result: TaskResult) => {
+      const client = (await backend()).client();
+      expect((await emulator.waitForTask(client.taskPath(TEST_PROJECT, TEST_LOCATION, result.queueName, cloudTaskId(result.id, 0)))).outcome).toBe("succeeded");
+      expect((await result.refresh()).status).toBe("SUCCESSFUL");
+    };
     const first = await strand();
-    const delivered = await cloudEcho.enqueue("delivery 1");
-    await waitFor("the delivery", async () => (await delivered.refresh()).status === "SUCCESSFUL");
+    await answered(await cloudEcho.enqueue("delivery 1"));
     expect(await cloudTasksIn(PAUSED)).toEqual([cloudTaskId(first, 0)]);
     // Within 30 s, another delivery does not run the pass again.
     const second = await strand();
-    const again = await cloudEcho.enqueue("delivery 2");
-    await waitFor("the second delivery", async () => (await again.refresh()).status === "SUCCESSFUL");
+    await answered(await cloudEcho.enqueue("delivery 2"));
     expect(await cloudTasksIn(PAUSED)).toEqual([cloudTaskId(first, 0)]);
     expect((await (await knex())(TASK_TABLE).where({ id: second }).first("dispatched_at")).dispatched_at).toBeNull();
     expect(cloudCalls).toEqual(["echo:delivery 1", "echo:delivery 2"]);
