@@ -169,14 +169,10 @@ export const MAX_MAINTENANCE_BUDGET_SECONDS = 300;
 
 export const maintainTasksSpec: ViewSpec = {
   endpoint: "maintain",
-  // GET only for App Engine cron, which can send nothing else; checked below.
+  // GET only for App Engine cron, which can send nothing else (cronOrPostParams).
   methods: ["GET", "POST"],
   async handle({ req, res, runtime, bodyLimit }) {
-    if (req.method === "GET" && !isAppEngineCron(req)) {
-      throw new HttpError(405, "Method not allowed: use POST (GET is accepted only from App Engine cron)", { Allow: "POST" });
-    }
-    const params = req.method === "GET" ? queryParams(req) : await postParams(req, bodyLimit, MAINTAIN_PARAMS);
-    onlyParams(params, MAINTAIN_PARAMS);
+    const params = await cronOrPostParams(req, bodyLimit, MAINTAIN_PARAMS);
     const limit = integerParam(params, "limit", {
       default: DEFAULT_MAINTENANCE_LIMIT,
       min: 1,
@@ -224,17 +220,26 @@ async function postParams(req: Request, bodyLimit: number, known: readonly strin
   return params;
 }
 
+/**
+ * The parameters of an endpoint App Engine cron may call: its GET's query
+ * string, since cron sends nothing else; any other GET is refused (405), so a
+ * link or an <img> changes nothing. Otherwise the POST's JSON body.
+ */
+async function cronOrPostParams(req: Request, bodyLimit: number, known: readonly string[]): Promise<Params> {
+  if (req.method !== "GET") return postParams(req, bodyLimit, known);
+  if (!isAppEngineCron(req)) throw new HttpError(405, "Method not allowed: use POST (GET is accepted only from App Engine cron)", { Allow: "POST" });
+  const params = queryParams(req);
+  onlyParams(params, known);
+  return params;
+}
+
 export const purgeTasksSpec: ViewSpec = {
   endpoint: "purge",
   // Not HEAD: a HEAD request (a link checker's) must not delete anything.
-  // GET only for App Engine cron, which can send nothing else; checked below.
+  // GET only for App Engine cron, which can send nothing else (cronOrPostParams).
   methods: ["GET", "POST"],
   async handle({ req, res, runtime, bodyLimit }) {
-    if (req.method === "GET" && !isAppEngineCron(req)) {
-      throw new HttpError(405, "Method not allowed: use POST (GET is accepted only from App Engine cron)", { Allow: "POST" });
-    }
-    const params = req.method === "GET" ? queryParams(req) : await postParams(req, bodyLimit, PURGE_PARAMS);
-    onlyParams(params, PURGE_PARAMS);
+    const params = await cronOrPostParams(req, bodyLimit, PURGE_PARAMS);
     const days = integerParam(params, "days", {
       default: 0,
       min: 0,
